@@ -1,0 +1,142 @@
+"""Validate-and-load of a city-scale building layer into PostGIS, against ``ogr2ogr`` loading
+the same GeoPackage into the same PostGIS server, in the same run.
+
+    .venv/bin/python benchmarks/load_bench.py --grids 400 --buildings 20000
+    .venv/bin/python benchmarks/load_bench.py --grids 4000 --buildings 200000   # the target
+
+The synthetic street is a lattice: communities of square grids, each grid holding a lattice of
+rectangular building footprints. Street, communities and grids are loaded first (not timed);
+the timed step is ``grid load building.gpkg --commit``: read, encoding/CRS checks, the whole
+validation report (overlaps by STRtree, spill-over, parents) and the all-or-nothing write.
+``ogr2ogr`` only copies rows (COPY into a new table), with no checks at all. Generated files go
+to benchmarks/out/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import geopandas as gpd
+import psycopg
+from shapely.geometry import box
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from grid.errors import LoadError  # noqa: E402
+from grid.hierarchy.levels import Level  # noqa: E402
+from grid.migrate import upgrade  # noqa: E402
+from grid.services import Services  # noqa: E402
+from grid.settings import Settings  # noqa: E402
+from grid.spatial.loader import load_boundaries  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+STREET = "110105001"
+X0, Y0 = 116.30, 39.85
+GRID_DEG = 0.004  # about 340 m × 445 m per grid
+
+
+def generate(grids: int, buildings: int) -> dict[str, Path]:
+    """Write street, community, grid and building GeoPackages; return their paths."""
+    OUT.mkdir(exist_ok=True)
+    side = math.ceil(math.sqrt(grids))
+    per_community = 100  # 10 × 10 grids per community
+    per_grid = math.ceil(buildings / grids)
+    cols = math.ceil(math.sqrt(per_grid))
+    cell = GRID_DEG / cols
+    rows = {"street": [], "community": [], "grid": [], "building": []}
+    communities: dict[str, list] = {}
+    made = 0
+    for g in range(grids):
+        gx, gy = g % side, g // side
+        c = (gy // 10) * math.ceil(side / 10) + gx // 10
+        ccode = f"{STREET}{c + 1:03d}"
+        gcode = f"{ccode}{(gy % 10) * 10 + gx % 10 + 1:03d}"
+        x, y = X0 + gx * GRID_DEG, Y0 + gy * GRID_DEG
+        gbox = box(x, y, x + GRID_DEG, y + GRID_DEG)
+        rows["grid"].append((gcode, f"网格{g + 1}", gbox))
+        communities.setdefault(ccode, []).append(gbox)
+        for b in range(per_grid):
+            if made == buildings:
+                break
+            bx, by = x + (b % cols) * cell, y + (b // cols) * cell
+            rows["building"].append((f"{gcode}{b + 1:03d}", f"网格{g + 1}第{b + 1}栋",
+                                     box(bx + cell * 0.2, by + cell * 0.2, bx + cell * 0.8,
+                                         by + cell * 0.7)))
+            made += 1
+    for ccode, boxes in communities.items():
+        minx = min(b.bounds[0] for b in boxes)
+        miny = min(b.bounds[1] for b in boxes)
+        maxx = max(b.bounds[2] for b in boxes)
+        maxy = max(b.bounds[3] for b in boxes)
+        rows["community"].append((ccode, f"社区{ccode[-3:]}", box(minx, miny, maxx, maxy)))
+    assert len(communities) <= 999 and per_community * len(communities) >= grids
+    rows["street"].append((STREET, "和平街道", box(X0, Y0, X0 + side * GRID_DEG,
+                                               Y0 + side * GRID_DEG)))
+    paths = {}
+    for level, items in rows.items():
+        frame = gpd.GeoDataFrame({"code": [r[0] for r in items], "name": [r[1] for r in items]},
+                                 geometry=[r[2] for r in items], crs=4490)
+        paths[level] = OUT / f"bench_{level}.gpkg"
+        frame.to_file(paths[level], driver="GPKG", layer=level, engine="pyogrio")
+    return paths
+
+
+def main() -> None:
+    """Generate, load both ways, print the times and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grids", type=int, default=400)
+    parser.add_argument("--buildings", type=int, default=20_000)
+    parser.add_argument("--postgres", default=os.environ.get(
+        "GRID_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    paths = generate(args.grids, args.buildings)
+    name = f"grid_bench_{uuid.uuid4().hex[:8]}"
+    admin = args.postgres.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(drivername="postgresql+psycopg", database=name)
+    try:
+        svc = Services(Settings(database_url=url.render_as_string(hide_password=False)))
+        upgrade(svc.db)
+        version = None
+        for level in (Level.street, Level.community, Level.grid):
+            try:
+                report = load_boundaries(svc.db, paths[level.value], level, commit=True,
+                                         version_id=version)
+            except LoadError as exc:
+                raise SystemExit(f"{level}: {exc.message} {exc.details[:5]}") from exc
+            version = report.version_id
+        start = time.perf_counter()
+        report = load_boundaries(svc.db, paths["building"], Level.building, commit=True,
+                                 version_id=version)
+        ours = time.perf_counter() - start
+        assert len(report.added) == args.buildings and not report.errors, report.summary()
+        svc.close()
+        pg = make_url(admin).set(database=name)
+        conn_str = (f"PG:host={pg.host or '127.0.0.1'} port={pg.port or 5432} "
+                    f"user={pg.username or 'postgres'} dbname={name}")
+        start = time.perf_counter()
+        subprocess.run(["ogr2ogr", "-f", "PostgreSQL", conn_str, str(paths["building"]),
+                        "-nln", "ogr_building", "-lco", "GEOMETRY_NAME=geom",
+                        "-lco", "SPATIAL_INDEX=GIST"], check=True)
+        theirs = time.perf_counter() - start
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"buildings {args.buildings}, grids {args.grids}, communities "
+          f"{math.ceil(args.grids / 100)}")
+    print(f"grid load (validate + write): {ours:8.2f} s  ({args.buildings / ours:,.0f} rows/s)")
+    print(f"ogr2ogr (copy only):          {theirs:8.2f} s  ({args.buildings / theirs:,.0f} rows/s)")
+    print(f"ratio grid/ogr2ogr: {ours / theirs:.2f}x (target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Thin FastAPI adapters: they parse, call one domain function, and shape the answer."""

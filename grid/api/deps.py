@@ -1,0 +1,68 @@
+"""Dependencies: the services, a database session per request, and the calling user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Cookie, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from grid.services import Services
+from grid.users import User, authenticate
+
+bearer = HTTPBearer(auto_error=False, description="令牌 token from `grid user add`")
+
+
+def services(request: Request) -> Services:
+    """The app's services (built by the app factory)."""
+    return request.app.state.services
+
+
+def read_session(svc: Annotated[Services, Depends(services)]) -> Iterator[Session]:
+    """A read-only session for one request."""
+    with svc.db.read() as session:
+        yield session
+
+
+def write_session(svc: Annotated[Services, Depends(services)]) -> Iterator[Session]:
+    """A session whose work commits when the request succeeds, and not at all otherwise."""
+    with svc.db.write() as session:
+        yield session
+
+
+def _user(session: Session, credentials: HTTPAuthorizationCredentials | None,
+          token: str | None = None) -> User:
+    user = authenticate(session, credentials.credentials if credentials else token)
+    session.expunge(user)
+    return user
+
+
+def current_user(
+    svc: Annotated[Services, Depends(services)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The user holding the request's bearer token (401 without one)."""
+    with svc.db.read() as session:
+        return _user(session, credentials)
+
+
+def page_user(
+    svc: Annotated[Services, Depends(services)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[str | None, Query(description="令牌 token, for pages opened by link")] = None,
+    grid_token: Annotated[str | None, Cookie()] = None,
+) -> User:
+    """For HTML pages: a bearer token, a ``?token=`` link, or the cookie the link set."""
+    with svc.db.read() as session:
+        return _user(session, credentials, token or grid_token)
+
+
+# scope="function": the session ends (and commits) before the response is sent, so a client
+# never sees a success whose write could still fail, nor races its own next request.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
+CurrentUser = Annotated[User, Depends(current_user)]
+PageUser = Annotated[User, Depends(page_user)]
+Svc = Annotated[Services, Depends(services)]

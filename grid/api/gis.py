@@ -1,0 +1,137 @@
+"""GIS staff over HTTP (roles ``gis`` and ``admin``): upload a boundary file and get the
+validation report (a dry run), commit it by a second call; diff versions, roll back, and place
+an incident against any version without changing the owners it keeps.
+
+The uploaded file stays server-side under a temporary folder named by the upload id, with the
+options it was checked with, so the commit loads exactly what the report described.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, UploadFile
+from pydantic import BaseModel
+
+from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.errors import Forbidden, InvalidInput, NotFound
+from grid.hierarchy import versions
+from grid.hierarchy.levels import parse_level
+from grid.spatial.loader import load_boundaries
+
+router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
+
+#: Where uploads wait for their commit (one folder per upload id).
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
+SUFFIXES = (".zip", ".gpkg", ".geojson", ".json")
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class CommitRequest(BaseModel):
+    """Where to write an upload: a new version (default) or an inactive one."""
+
+    version: int | None = None
+    label: str | None = None
+
+
+def _require_gis(user) -> None:
+    if user.role not in ("gis", "admin"):
+        raise Forbidden(f"角色 {user.role} 不能导入边界 role {user.role} cannot load boundaries "
+                        "(gis or admin only)")
+
+
+def _options(level: str, code_field, name_field, parent_field, encoding, crs, layer,
+             repair) -> dict[str, Any]:
+    parse_level(level)  # refuse an unknown level before storing anything
+    return {"level": level, "code_field": code_field, "name_field": name_field,
+            "parent_field": parent_field, "encoding": encoding, "crs": crs, "layer": layer,
+            "repair": repair}
+
+
+def _load(svc, folder: Path, options: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    source = next(p for p in folder.iterdir() if p.name != "options.json")
+    opts = {k: v for k, v in options.items() if k != "level"}
+    report = load_boundaries(svc.db, source, parse_level(options["level"]), **opts, **extra)
+    return report.as_json()
+
+
+@router.post("/uploads", summary="Upload a boundary file; returns the dry-run report")
+async def upload(
+    svc: Svc, user: CurrentUser, file: UploadFile,
+    level: Annotated[str, Form()],
+    code_field: Annotated[str | None, Form()] = None,
+    name_field: Annotated[str | None, Form()] = None,
+    parent_field: Annotated[str | None, Form()] = None,
+    encoding: Annotated[str | None, Form()] = None,
+    crs: Annotated[str | None, Form()] = None,
+    layer: Annotated[str | None, Form()] = None,
+    repair: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    """Keep the file under a new upload id and validate it (nothing is written)."""
+    _require_gis(user)
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput(f"不支持的文件类型 unsupported file type '{suffix}': expected "
+                           f"{', '.join(SUFFIXES)} (zip a shapefile's parts)")
+    options = _options(level, code_field, name_field, parent_field, encoding, crs, layer,
+                       repair)
+    upload_id = uuid.uuid4().hex
+    folder = UPLOAD_ROOT / upload_id
+    folder.mkdir(parents=True)
+    with (folder / f"upload{suffix}").open("wb") as out:
+        shutil.copyfileobj(file.file, out)
+    (folder / "options.json").write_text(json.dumps({**options, "user": user.name}), "utf-8")
+    try:
+        report = _load(svc, folder, options)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing to commit later
+        raise
+    return {"upload_id": upload_id, "report": report}
+
+
+@router.post("/uploads/{upload_id}/commit", summary="Commit a checked upload")
+def commit(upload_id: str, body: CommitRequest, svc: Svc, user: CurrentUser) -> dict[str, Any]:
+    """Load the upload for real (all or nothing) into a new or given inactive version."""
+    _require_gis(user)
+    folder = UPLOAD_ROOT / upload_id
+    if not _ID.match(upload_id) or not (folder / "options.json").exists():
+        raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found")
+    options = json.loads((folder / "options.json").read_text("utf-8"))
+    options.pop("user", None)
+    report = _load(svc, folder, options, commit=True, version_id=body.version,
+                   label=body.label)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"upload_id": upload_id, "report": report}
+
+
+@router.get("/versions/{old}/diff/{new}", summary="Diff two boundary versions")
+def diff(old: int, new: int, session: ReadSession, user: CurrentUser) -> dict[str, Any]:
+    """Units added, removed and changed (with % of area changed) by level."""
+    _require_gis(user)
+    return {level: d.as_dict() for level, d in versions.diff(session, old, new).items()}
+
+
+@router.post("/versions/rollback", summary="Re-activate the previous version")
+def rollback(session: WriteSession, user: CurrentUser) -> dict[str, Any]:
+    """Make the previously active version active again."""
+    _require_gis(user)
+    version = versions.rollback(session)
+    return {"active": version.id}
+
+
+@router.get("/incidents/{incident_id}/placement", summary="Place an incident in a version")
+def placement(incident_id: int, version: int, session: ReadSession,
+              user: CurrentUser) -> dict[str, Any]:
+    """Where an incident falls in ``version``, next to the owners it keeps (nothing changes)."""
+    from grid.incidents.models import Incident
+
+    incident = session.get(Incident, incident_id)
+    if incident is None or not user.covers(incident.grid_code):
+        raise NotFound(f"事件 {incident_id} 不存在 incident {incident_id} not found")
+    return versions.placement_in(session, incident, version)

@@ -1,0 +1,319 @@
+"""Incidents: report, read, list, and one endpoint per ladder move."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, UploadFile
+from fastapi.responses import Response
+
+from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.schemas import (
+    AttachmentPublic,
+    DepartmentBody,
+    DuplicatePublic,
+    IncidentCreate,
+    IncidentDetail,
+    IncidentPublic,
+    MergeBody,
+    RateBody,
+    ReasonBody,
+    SendBackBody,
+    WhistleBody,
+    incident_public,
+)
+from grid.errors import Forbidden, InvalidInput, NotFound
+from grid.hierarchy.chain import owner_chain
+from grid.hierarchy.levels import Level
+from grid.incidents import attachments, duplicates, export, hotspots, rates
+from grid.incidents.models import Attachment, Incident
+from grid.incidents.rates import month_bounds
+from grid.orm import utcnow
+from grid.services import Services
+from grid.spatial.chinacrs import to_storage
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+def _limit(svc: Services, incident: Incident) -> str | None:
+    """The time limit now running (e.g. ``8wh``), shown next to ``due_at``."""
+    if incident.state != "open":
+        return None
+    return svc.categories.get(incident.category).time_limits[incident.level]
+
+
+def public(svc: Services, incident: Incident, now) -> IncidentPublic:
+    """An incident for lists, with its running time limit."""
+    name = svc.categories.get(incident.category).label(svc.settings.language)
+    shaped = incident_public(incident, name, now)
+    shaped.time_limit = _limit(svc, incident)
+    return shaped
+
+
+def detail(svc: Services, session, incident: Incident) -> IncidentDetail:
+    """An incident with its owner chain (against its own boundary version) and timeline."""
+    codes = {Level.street: incident.street_code, Level.community: incident.community_code,
+             Level.grid: incident.grid_code, Level.building: incident.building_code}
+    owners = owner_chain(session, incident.boundary_version, codes)
+    name = svc.categories.get(incident.category).label(svc.settings.language)
+    shaped = incident_public(incident, name, utcnow(), owners)
+    shaped.time_limit = _limit(svc, incident)
+    return shaped
+
+
+def storage(svc: Services) -> attachments.DiskStorage:
+    """The deployment's attachment storage."""
+    return attachments.DiskStorage(svc.settings.attachments_dir)
+
+
+@router.post("/attachments", response_model=AttachmentPublic, status_code=201,
+             summary="上传附件 upload a photo or document")
+async def upload(svc: Svc, user: CurrentUser, file: UploadFile) -> AttachmentPublic:
+    """Store a JPEG, PNG or PDF (size- and type-checked); a photo's EXIF GPS is kept."""
+    limit = svc.settings.attachment_max_bytes
+    data = await file.read(limit + 1)
+    with svc.db.write() as session:
+        row = attachments.store(session, storage(svc), filename=file.filename or "",
+                                data=data, uploaded_by=user.name, max_bytes=limit)
+        return AttachmentPublic.model_validate(row)
+
+
+@router.get("/attachments/{attachment_id}", summary="下载附件 download an attachment")
+def download(svc: Svc, user: CurrentUser, session: ReadSession,
+             attachment_id: int) -> Response:
+    """The attachment's bytes, to anyone who may see its incident."""
+    row = session.get(Attachment, attachment_id)
+    if row is None:
+        raise NotFound(f"附件 {attachment_id} 不存在 attachment not found")
+    if row.incident_id is not None:
+        svc.ladder.get(session, user, row.incident_id)
+    elif row.uploaded_by != user.name:
+        raise NotFound(f"附件 {attachment_id} 不存在 attachment not found")
+    return Response(storage(svc).get(row.key), media_type=row.content_type)
+
+
+def table(rows: list[dict], name: str, fmt: str) -> Response:
+    """Rows as a CSV or XLSX download."""
+    if fmt == "csv":
+        return Response(export.to_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(
+        export.to_xlsx(rows, name),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+@router.get("/stats/rates", summary="三率排名 monthly three-rate ranking")
+def three_rates(
+    svc: Svc, user: CurrentUser, session: ReadSession,
+    month: Annotated[str, Query(description="YYYY-MM")],
+    level: Literal["street", "community"] = "street",
+    format: Literal["json", "csv", "xlsx"] = "json",
+):
+    """响应率 / 解决率 / 满意率 per unit for cases received in the month, lowest named; formulas
+    in ``grid.incidents.rates``, weights from ``GRID_RATE_WEIGHTS``."""
+    start, end = month_bounds(month, svc.settings.work_timezone)
+    ranking = rates.monthly_ranking(session, level, start, end, svc.settings.rate_weights)
+    rows = [u.as_row() for u in ranking.units if user.covers(u.code)]
+    if format != "json":
+        return table(rows, f"rates-{level}-{month}", format)
+    return {"month": month, "level": level, "weights": svc.settings.rate_weights,
+            "units": rows, "lowest": rows[-1]["code"] if rows else None,
+            "zero_complaint_communities": ranking.zero_complaint_communities,
+            "low_complaint_communities": ranking.low_complaint_communities}
+
+
+def _street(user, street: str) -> str:
+    if not user.covers(street):
+        raise Forbidden(f"街道 {street} 不在您的范围内 street {street} is outside your scope")
+    return street
+
+
+@router.get("/stats/top-categories", summary="每月一题 top categories by count and growth")
+def top_categories(
+    svc: Svc, user: CurrentUser, session: ReadSession,
+    month: Annotated[str, Query(description="YYYY-MM")],
+    street: Annotated[str, Query(description="街道编码 street code")],
+    baseline_months: Annotated[int, Query(ge=1, le=24)] = 3,
+    format: Literal["json", "csv", "xlsx"] = "json",
+):
+    """The street's categories this month by count and by growth over the previous months."""
+    start, end = month_bounds(month, svc.settings.work_timezone)
+    found = hotspots.top_categories(session, _street(user, street), start, end, baseline_months)
+    rows = [{**t.as_row(), "name": svc.categories.get(t.category).label(svc.settings.language)}
+            for t in found]
+    if format != "json":
+        return table(rows, f"top-categories-{street}-{month}", format)
+    return rows
+
+
+@router.get("/stats/hotspots", summary="未诉先办 space-time hotspots")
+def hotspot_cells(
+    svc: Svc, user: CurrentUser, session: ReadSession,
+    month: Annotated[str, Query(description="YYYY-MM")],
+    street: Annotated[str, Query(description="街道编码 street code")],
+    cell_m: Annotated[float, Query(gt=10, le=5000)] = 200,
+    min_count: Annotated[int, Query(ge=1)] = 3,
+    factor: Annotated[float, Query(gt=0)] = 2.0,
+    format: Literal["json", "csv", "xlsx"] = "json",
+):
+    """Cells where a category clusters beyond its usual monthly rate."""
+    start, end = month_bounds(month, svc.settings.work_timezone)
+    found = hotspots.hotspots(session, _street(user, street), start, end, cell_m=cell_m,
+                              min_count=min_count, factor=factor)
+    rows = [h.as_row() for h in found]
+    if format != "json":
+        return table(rows, f"hotspots-{street}-{month}", format)
+    return rows
+
+
+@router.get("/overdue-report-ins", response_model=list[IncidentPublic],
+            summary="逾期未报到 whistled cases with a department late to report in")
+def overdue_report_ins(svc: Svc, user: CurrentUser,
+                       session: ReadSession) -> list[IncidentPublic]:
+    """Cases in the caller's scope where a summoned department has not reported in in time."""
+    now = utcnow()
+    seen: dict[int, Incident] = {}
+    for incident, _ in svc.ladder.overdue_report_ins(session, now):
+        if user.covers(incident.grid_code):
+            seen.setdefault(incident.id, incident)
+    return [public(svc, i, now) for i in seen.values()]
+
+
+@router.post("", response_model=IncidentDetail, status_code=201, summary="上报 report")
+def report(svc: Svc, user: CurrentUser, session: WriteSession,
+           body: IncidentCreate) -> IncidentDetail:
+    """网格发现: report a problem at a place; its owners are found by locate."""
+    fields = body.model_dump()
+    crs = fields.pop("crs", None)
+    if body.lon is None or body.lat is None:
+        # No coordinates: a photo's EXIF GPS (phones write WGS 84) places the report.
+        found = attachments.photo_location(session, body.attachments)
+        if found is None:
+            raise InvalidInput("缺少坐标且照片无GPS lon/lat missing and no attached photo has "
+                               "GPS")
+        fields["lon"], fields["lat"], crs = found[0], found[1], "wgs84"
+    # Phones send GCJ-02/BD-09; the ladder locates in storage coordinates (CGCS2000).
+    fields["lon"], fields["lat"] = to_storage(fields["lon"], fields["lat"], crs)
+    incident = svc.ladder.report(session, user, **fields)
+    shaped = detail(svc, session, incident)
+    shaped.possible_duplicates = [
+        DuplicatePublic.model_validate(s.__dict__)
+        for s in duplicates.suggest(session, svc.ladder, incident)]
+    return shaped
+
+
+@router.get("", response_model=list[IncidentPublic], summary="事件列表 list")
+def list_incidents(
+    svc: Svc, user: CurrentUser, session: ReadSession,
+    state: str | None = None, level: str | None = None, category: str | None = None,
+    unit: Annotated[str | None, Query(description="单元编码前缀 unit code (subtree)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[IncidentPublic]:
+    """Incidents inside the caller's scope, newest first."""
+    now = utcnow()
+    found = svc.ladder.list(session, user, state=state, level=level, category=category,
+                            unit=unit, limit=limit, offset=offset)
+    return [public(svc, i, now) for i in found]
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, summary="事件详情 one incident")
+def get_incident(svc: Svc, user: CurrentUser, session: ReadSession,
+                 incident_id: int) -> IncidentDetail:
+    """One incident with its owner chain and every step so far."""
+    return detail(svc, session, svc.ladder.get(session, user, incident_id))
+
+
+@router.post("/{incident_id}/escalate", response_model=IncidentDetail,
+             summary="上报上一级 escalate (社区呼叫)")
+def escalate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+             body: ReasonBody) -> IncidentDetail:
+    """Move the incident one level up, with a reason."""
+    incident = svc.ladder.escalate(session, user, incident_id, body.reason,
+                                   attachments=body.attachments)
+    return detail(svc, session, incident)
+
+
+@router.post("/{incident_id}/send-back", response_model=IncidentDetail,
+             summary="退回下一级 send back down with instructions")
+def send_back(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+              body: SendBackBody) -> IncidentDetail:
+    """退回: return the case one level down (e.g. community → grid) with instructions."""
+    incident = svc.ladder.send_back(session, user, incident_id, body.instructions,
+                                    attachments=body.attachments)
+    return detail(svc, session, incident)
+
+
+@router.get("/{incident_id}/duplicates", response_model=list[DuplicatePublic],
+            summary="疑似重复 possible duplicates")
+def possible_duplicates(svc: Svc, user: CurrentUser, session: ReadSession,
+                        incident_id: int) -> list[DuplicatePublic]:
+    """Open cases of the same category near this one in space and time."""
+    incident = svc.ladder.get(session, user, incident_id)
+    return [DuplicatePublic.model_validate(s.__dict__)
+            for s in duplicates.suggest(session, svc.ladder, incident)]
+
+
+@router.post("/{incident_id}/merge", response_model=IncidentDetail,
+             summary="合并重复工单 merge into another case")
+def merge(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+          body: MergeBody) -> IncidentDetail:
+    """Close this case as a duplicate of ``into``; its reporters move to ``into``."""
+    target = duplicates.merge(session, svc.ladder, user, incident_id, body.into, body.reason)
+    return detail(svc, session, target)
+
+
+@router.post("/{incident_id}/resolve", response_model=IncidentDetail, summary="办结 resolve")
+def resolve(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+            body: ReasonBody) -> IncidentDetail:
+    """The current level solved it."""
+    incident = svc.ladder.resolve(session, user, incident_id, body.reason,
+                                  attachments=body.attachments)
+    return detail(svc, session, incident)
+
+
+@router.post("/{incident_id}/whistle", response_model=IncidentDetail, summary="吹哨 whistle")
+def whistle(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+            body: WhistleBody) -> IncidentDetail:
+    """街乡吹哨: the street summons departments."""
+    incident = svc.ladder.whistle(session, user, incident_id, body.departments, body.reason,
+                                  report_in_minutes=body.report_in_minutes)
+    return detail(svc, session, incident)
+
+
+@router.post("/{incident_id}/report-in", response_model=IncidentDetail,
+             summary="部门报到 report in")
+def report_in(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+              body: DepartmentBody) -> IncidentDetail:
+    """部门报到: a summoned department acknowledges."""
+    incident = svc.ladder.report_in(session, user, incident_id, body.department, body.note)
+    return detail(svc, session, incident)
+
+
+@router.post("/{incident_id}/finish", response_model=IncidentDetail,
+             summary="部门办结 department done")
+def finish(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+           body: DepartmentBody) -> IncidentDetail:
+    """A department reports its part done; the last one resolves the incident."""
+    incident = svc.ladder.finish(session, user, incident_id, body.department, body.note,
+                                 attachments=body.attachments)
+    return detail(svc, session, incident)
+
+
+@router.post("/{incident_id}/close", response_model=IncidentDetail, summary="核查结案 close")
+def close(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+          body: ReasonBody) -> IncidentDetail:
+    """核查结案: checked and closed."""
+    incident = svc.ladder.close(session, user, incident_id, body.reason,
+                                attachments=body.attachments)
+    return detail(svc, session, incident)
+
+
+@router.post("/{incident_id}/rate", response_model=IncidentDetail, summary="回访评价 rate")
+def rate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+         body: RateBody) -> IncidentDetail:
+    """回访评价: the reporter's rating (满意 / 基本满意 / 不满意)."""
+    incident = svc.ladder.rate(session, user, incident_id, body.rating, body.note,
+                               reporter_id=body.reporter_id)
+    return detail(svc, session, incident)

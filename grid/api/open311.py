@@ -1,0 +1,239 @@
+"""Open311 GeoReport v2 at ``/open311/v2``: other cities' tools, a hotline or a vendor app file
+into the ladder the same way (https://wiki.open311.org/GeoReport_v2).
+
+* ``GET services.{json|xml}`` — one service per incident category (service_code = category code);
+* ``GET services/{service_code}.{fmt}`` — its definition (one optional attribute: callback);
+* ``POST requests.{fmt}`` — ``api_key`` (``GRID_OPEN311_API_KEYS`` maps key → the account that
+  files), ``service_code``, ``lat``/``long`` (WGS 84, as the spec's clients send), description…;
+  the request becomes an incident located and owned like any other;
+* ``GET requests.{fmt}`` / ``GET requests/{id}.{fmt}`` — status ``open``/``closed`` with
+  ``status_notes`` (the latest step), ``agency_responsible`` = the Party organisation of the unit
+  handling it now, ``expected_datetime`` = its current deadline.
+
+Errors use the spec's shape: a list of ``{code, description}`` (``<errors><error>`` in XML),
+with the HTTP status of the first. Reading is public, as the spec intends, so requests show no
+reporter names or contacts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from geoalchemy2.shape import to_shape
+from sqlalchemy import select
+
+from grid.api.deps import Svc
+from grid.errors import Forbidden, GridError, InvalidInput, NotFound
+from grid.hierarchy.chain import owner_chain
+from grid.hierarchy.levels import Level
+from grid.incidents.models import Incident
+from grid.services import Services
+from grid.spatial.chinacrs import to_storage
+from grid.users import User
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+CLOSED = ("closed", "rated", "merged")
+_STATUS = {Forbidden: 403, NotFound: 404}
+#: Element names of list items in XML answers, by their list's name.
+_ITEM = {"services": "service", "service_requests": "request", "errors": "error",
+         "attributes": "attribute", "values": "value"}
+
+
+def _xml(root: str, payload: Any) -> bytes:
+    def fill(node: ET.Element, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                fill(ET.SubElement(node, key), item)
+        elif isinstance(value, list):
+            for item in value:
+                fill(ET.SubElement(node, _ITEM.get(node.tag, "item")), item)
+        elif isinstance(value, bool):
+            node.text = "true" if value else "false"
+        elif value is not None:
+            node.text = str(value)
+
+    element = ET.Element(root)
+    fill(element, payload)
+    return ET.tostring(element, encoding="utf-8", xml_declaration=True)
+
+
+def answer(fmt: str, root: str, payload: Any, status: int = 200) -> Response:
+    """The same payload as JSON or XML (``root`` names the XML document element)."""
+    if fmt == "xml":
+        return Response(_xml(root, payload), status_code=status,
+                        media_type="text/xml; charset=utf-8")
+    return JSONResponse(payload, status_code=status)
+
+
+def error(fmt: str, exc: GridError) -> Response:
+    """The spec's error list, with the matching HTTP status."""
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+    return answer(fmt if fmt in ("json", "xml") else "json", "errors",
+                  [{"code": status, "description": exc.message}], status)
+
+
+def _format(fmt: str) -> str:
+    if fmt not in ("json", "xml"):
+        raise NotFound(f"格式不支持 format '{fmt}' is not supported; use json or xml")
+    return fmt
+
+
+def _when(value: datetime | None, tz: ZoneInfo) -> str | None:
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+
+
+def service(svc: Services, code: str) -> dict:
+    """One category as an Open311 service."""
+    category = svc.categories.get(code)
+    return {"service_code": category.code, "service_name": category.label(),
+            "description": f"{category.label()} / {category.label('en')}; "
+                           f"时限 limits {category.time_limits}",
+            "metadata": True, "type": "realtime",
+            "keywords": ", ".join(category.departments), "group": category.class_}
+
+
+def request_public(svc: Services, session, incident: Incident) -> dict:
+    """One incident as an Open311 service request."""
+    tz = ZoneInfo(svc.settings.work_timezone)
+    codes = {Level.street: incident.street_code, Level.community: incident.community_code,
+             Level.grid: incident.grid_code, Level.building: incident.building_code}
+    chain = owner_chain(session, incident.boundary_version, codes)
+    link = chain.link(Level(incident.level))
+    last = incident.steps[-1] if incident.steps else None
+    point = to_shape(incident.geom)
+    return {
+        "service_request_id": str(incident.id),
+        "status": "closed" if incident.state in CLOSED else "open",
+        "status_notes": f"{incident.state}/{incident.level}: {last.reason}" if last else None,
+        "service_name": svc.categories.get(incident.category).label(),
+        "service_code": incident.category,
+        "description": incident.description,
+        "agency_responsible": link.party_org.name if link and link.party_org else None,
+        "service_notice": None,
+        "requested_datetime": _when(incident.created_at, tz),
+        "updated_datetime": _when(incident.updated_at, tz),
+        "expected_datetime": _when(incident.due_at, tz),
+        "address": link.name if link else None,
+        "address_id": incident.building_code,
+        "zipcode": None,
+        "lat": point.y,
+        "long": point.x,
+        "media_url": None,
+    }
+
+
+@router.get("/services.{fmt}", summary="服务列表 Open311 services")
+def services(svc: Svc, fmt: str) -> Response:
+    """Every category as a service."""
+    try:
+        fmt = _format(fmt)
+        return answer(fmt, "services", [service(svc, c.code) for c in svc.categories.categories])
+    except GridError as exc:
+        return error(fmt, exc)
+
+
+@router.get("/services/{service_code}.{fmt}", summary="服务定义 Open311 service definition")
+def service_definition(svc: Svc, service_code: str, fmt: str) -> Response:
+    """The attributes a request of this service may carry."""
+    try:
+        fmt = _format(fmt)
+        code = svc.categories.get(service_code).code
+    except GridError as exc:
+        return error(fmt, exc)
+    return answer(fmt, "service_definition", {"service_code": code, "attributes": [{
+        "variable": True, "code": "callback", "datatype": "singlevaluelist",
+        "required": False, "datatype_description": None, "order": 1,
+        "description": "是否需要回访 Do you want a callback?",
+        "values": [{"key": "yes", "name": "是 yes"}, {"key": "no", "name": "否 no"}]}]})
+
+
+def _file(svc: Services, form: dict[str, str]) -> int:
+    account = svc.settings.open311_api_keys.get(form.get("api_key", ""))
+    if account is None:
+        raise Forbidden("api_key 无效 invalid or missing api_key")
+    if not form.get("service_code"):
+        raise InvalidInput("缺少 service_code is required")
+    try:
+        lat, lon = float(form["lat"]), float(form["long"])
+    except (KeyError, ValueError):
+        raise InvalidInput("需要坐标 lat and long are required (WGS 84 degrees)") from None
+    name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p)
+    lon, lat = to_storage(lon, lat, "wgs84")
+    with svc.db.write() as session:
+        user = session.scalar(select(User).where(User.name == account, User.active))
+        if user is None:
+            raise Forbidden("api_key 的账号不存在 the api_key's account is gone")
+        incident = svc.ladder.report(
+            session, user, lon=lon, lat=lat, category=form["service_code"],
+            description=form.get("description", "")[:4000], reporter=name[:100] or account,
+            source="resident", contact=(form.get("phone") or form.get("email") or "")[:100])
+        return incident.id
+
+
+@router.post("/requests.{fmt}", summary="提交诉求 Open311 POST service request")
+async def post_request(svc: Svc, request: Request, fmt: str) -> Response:
+    """File a request (form-encoded, as the spec says); answers its id."""
+    try:
+        fmt = _format(fmt)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        incident_id = _file(svc, form)
+    except GridError as exc:
+        return error(fmt, exc)
+    return answer(fmt, "service_requests", [{"service_request_id": str(incident_id),
+                                             "service_notice": None, "account_id": None}], 201)
+
+
+def _instant(svc: Services, text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"日期格式错误 '{text}' is not a W3C datetime") from None
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(svc.settings.work_timezone))
+
+
+@router.get("/requests.{fmt}", summary="诉求列表 Open311 GET service requests")
+def get_requests(svc: Svc, fmt: str, service_request_id: str | None = None,
+                 service_code: str | None = None, start_date: str | None = None,
+                 end_date: str | None = None, status: str | None = None) -> Response:
+    """Requests, newest first: by ids, or filtered by service, dates (default: last 90 days,
+    at most 1000) and status."""
+    try:
+        fmt = _format(fmt)
+        query = select(Incident).order_by(Incident.id.desc()).limit(1000)
+        if service_request_id:
+            ids = [int(i) for i in service_request_id.split(",") if i.strip().isdigit()]
+            query = query.where(Incident.id.in_(ids))
+        if service_code:
+            query = query.where(Incident.category.in_(service_code.split(",")))
+        for bound, op in ((start_date, "__ge__"), (end_date, "__le__")):
+            if bound:
+                query = query.where(getattr(Incident.created_at, op)(_instant(svc, bound)))
+        if status in ("open", "closed"):
+            closed = Incident.state.in_(CLOSED)
+            query = query.where(closed if status == "closed" else ~closed)
+        with svc.db.read() as session:
+            found = [request_public(svc, session, i) for i in session.scalars(query)]
+    except GridError as exc:
+        return error(fmt, exc)
+    return answer(fmt, "service_requests", found)
+
+
+@router.get("/requests/{request_id}.{fmt}", summary="单个诉求 Open311 GET service request")
+def get_request(svc: Svc, request_id: str, fmt: str) -> Response:
+    """One request (a list of one, as the spec shows)."""
+    try:
+        fmt = _format(fmt)
+        with svc.db.read() as session:
+            incident = session.get(Incident, int(request_id)) if request_id.isdigit() else None
+            if incident is None:
+                raise NotFound(f"诉求 {request_id} 不存在 service request {request_id} not found")
+            found = [request_public(svc, session, incident)]
+    except GridError as exc:
+        return error(fmt, exc)
+    return answer(fmt, "service_requests", found)

@@ -1,0 +1,98 @@
+"""Residents and Party members (居民与党员亮明身份): lists, counts and CSV export.
+
+Personal data follows ``grid.residents.access``: scope decides whether (403), role decides
+whether ID numbers and phones come clear or masked; exports are masked unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from grid.api.deps import CurrentUser, ReadSession, Svc
+from grid.residents import access
+
+router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
+
+UnitQuery = Annotated[str, Query(description="楼栋、网格或社区编码 building/grid/community code")]
+
+
+class ResidentPublic(BaseModel):
+    """A resident; ``masked`` says whether ID number, phone and name are masked."""
+
+    id: int
+    name: str
+    id_number: str
+    phone: str | None
+    address: str
+    building_code: str
+    building_name: str
+    grid_code: str
+    group_code: str | None
+    entrance: int | None
+    floor: int | None
+    room: str
+    party_member: bool
+    masked: bool
+
+
+class PartyCountPublic(BaseModel):
+    """Party members among the residents of one building or grid."""
+
+    code: str
+    name: str
+    party_members: int
+    residents: int
+
+
+class PartyPublic(BaseModel):
+    """Party members showing their identity (亮明身份) under a unit."""
+
+    unit: str
+    party_members: int
+    by_building: list[PartyCountPublic]
+    by_grid: list[PartyCountPublic]
+    members: list[ResidentPublic]
+
+
+@router.get("", response_model=list[ResidentPublic], summary="居民名单 residents of a unit")
+def list_residents(
+    session: ReadSession, user: CurrentUser, svc: Svc, unit: UnitQuery,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ResidentPublic]:
+    """Residents of a building, grid or community (clear or masked by role and scope)."""
+    views = access.residents_of(session, user, unit, svc.settings.pii_key, limit=limit,
+                                offset=offset)
+    return [ResidentPublic.model_validate(access.as_dict(v)) for v in views]
+
+
+@router.get("/party", response_model=PartyPublic, summary="党员亮明身份 Party members of a unit")
+def party_members(session: ReadSession, user: CurrentUser, svc: Svc, unit: UnitQuery
+                  ) -> PartyPublic:
+    """Party members per building and per grid under a unit, and the members themselves."""
+    counts = access.party_summary(session, user, unit)
+    members = access.residents_of(session, user, unit, svc.settings.pii_key, party_only=True,
+                                  limit=5000)
+    return PartyPublic(
+        unit=unit, party_members=sum(c.party_members for c in counts["building"]),
+        by_building=[PartyCountPublic.model_validate(c.__dict__) for c in counts["building"]],
+        by_grid=[PartyCountPublic.model_validate(c.__dict__) for c in counts["grid"]],
+        members=[ResidentPublic.model_validate(access.as_dict(v)) for v in members],
+    )
+
+
+@router.get("/export.csv", summary="导出居民名单 export residents (CSV)",
+            response_class=Response)
+def export(
+    session: ReadSession, user: CurrentUser, svc: Svc, unit: UnitQuery,
+    clear: Annotated[bool, Query(description="明文导出 unmasked (allowed roles only)")] = False,
+) -> Response:
+    """Residents of a unit as CSV, masked unless ``clear=true`` is asked by an allowed caller."""
+    text = access.export_csv(session, user, unit, svc.settings.pii_key, clear=clear)
+    return Response(text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="residents-{unit}.csv"',
+        "Cache-Control": "no-store",
+    })

@@ -1,0 +1,139 @@
+"""Units, boundary versions, locate and categories."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from shapely.geometry import mapping
+
+from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.schemas import (
+    CategoryPublic,
+    LocationPublic,
+    PartyOrgPublic,
+    UnitPublic,
+    VersionPublic,
+    location_public,
+)
+from grid.errors import Forbidden
+from grid.hierarchy import store
+from grid.hierarchy.levels import parse_level
+from grid.hierarchy.models import Unit
+from grid.spatial.chinacrs import to_storage
+from grid.spatial.locate import locate_point
+
+router = APIRouter(prefix="/api/v1", tags=["units"])
+
+VersionQuery = Annotated[int | None, Query(description="边界版本 boundary version; default active")]
+
+
+def _version(session, version: int | None) -> int:
+    return store.get_version(session, version).id if version else \
+        store.require_active_version(session).id
+
+
+def _public(session, units: list[Unit]) -> list[UnitPublic]:
+    orgs = store.party_orgs(session, [u.code for u in units])
+    return [
+        UnitPublic.model_validate(u).model_copy(update={
+            "party_org": orgs.get(u.code) and PartyOrgPublic.model_validate(orgs[u.code])})
+        for u in units
+    ]
+
+
+@router.get("/units", response_model=list[UnitPublic], summary="列出单元 list units")
+def list_units(
+    session: ReadSession, user: CurrentUser,
+    level: str | None = None, parent: str | None = None, version: VersionQuery = None,
+) -> list[UnitPublic]:
+    """Units of a level and/or under a parent, in the active version (or ``version``)."""
+    version_id = _version(session, version)
+    found = store.units(session, version_id, level and parse_level(level), parent)
+    return _public(session, list(found))
+
+
+@router.get("/units/geojson", summary="单元 GeoJSON units as GeoJSON")
+def units_geojson(
+    session: ReadSession, user: CurrentUser,
+    level: str | None = None, parent: str | None = None, version: VersionQuery = None,
+) -> dict:
+    """A FeatureCollection (EPSG:4490 lon/lat) of units of a level and/or under a parent."""
+    version_id = _version(session, version)
+    found = store.units(session, version_id, level and parse_level(level), parent)
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": u.code,
+                "geometry": mapping(store.shape_of(u)) if u.geom is not None else None,
+                "properties": {"code": u.code, "name": u.name, "level": u.level,
+                               "parent_code": u.parent_code, **(u.attrs or {})},
+            }
+            for u in found
+        ],
+    }
+
+
+@router.get("/units/{code}", response_model=UnitPublic, summary="一个单元 one unit")
+def get_unit(session: ReadSession, user: CurrentUser, code: str,
+             version: VersionQuery = None) -> UnitPublic:
+    """One unit with its Party organisation."""
+    return _public(session, [store.get_unit(session, _version(session, version), code)])[0]
+
+
+@router.get("/units/{code}/children", response_model=list[UnitPublic],
+            summary="下级单元 children")
+def unit_children(session: ReadSession, user: CurrentUser, code: str,
+                  version: VersionQuery = None) -> list[UnitPublic]:
+    """The units one level below ``code``."""
+    version_id = _version(session, version)
+    store.get_unit(session, version_id, code)
+    return _public(session, list(store.units(session, version_id, parent_code=code)))
+
+
+@router.get("/locate", response_model=LocationPublic, summary="定位 locate a point")
+def locate(
+    svc: Svc, session: ReadSession, user: CurrentUser,
+    lon: Annotated[float, Query(description="经度 longitude (or x of a projected EPSG crs)")],
+    lat: Annotated[float, Query(description="纬度 latitude (or y of a projected EPSG crs)")],
+    version: VersionQuery = None,
+    crs: Annotated[str, Query(description="坐标系 wgs84 | cgcs2000 | gcj02 (高德/腾讯/微信) | "
+                                          "bd09 (百度) | EPSG:NNNN")] = "cgcs2000",
+) -> LocationPublic:
+    """Street → community → grid → building holding the point, each with its Party
+    organisation, the building's resident groups and the grid workers; or "outside coverage"
+    with the nearest grid. The answer's lon/lat are in storage coordinates (its ``crs``)."""
+    lon, lat = to_storage(lon, lat, crs)
+    return location_public(locate_point(session, svc.locators, lon, lat, version))
+
+
+@router.get("/versions", response_model=list[VersionPublic], summary="边界版本 versions")
+def versions(session: ReadSession, user: CurrentUser) -> list[VersionPublic]:
+    """Every boundary version with its unit counts."""
+    return [
+        VersionPublic.model_validate(v).model_copy(
+            update={"units": store.unit_counts(session, v.id)})
+        for v in store.list_versions(session)
+    ]
+
+
+@router.post("/versions/{version_id}/activate", response_model=VersionPublic,
+             summary="启用版本 activate")
+def activate(session: WriteSession, user: CurrentUser, version_id: int) -> VersionPublic:
+    """Make a version the active one (admins and GIS staff)."""
+    if user.role not in ("admin", "gis"):
+        raise Forbidden("只有管理员或GIS人员可以启用版本 only admin or GIS staff can activate")
+    version = store.activate(session, version_id)
+    return VersionPublic.model_validate(version).model_copy(
+        update={"units": store.unit_counts(session, version.id)})
+
+
+@router.get("/categories", response_model=list[CategoryPublic], summary="事件类别 categories")
+def categories(svc: Svc, user: CurrentUser, lang: str = "zh") -> list[CategoryPublic]:
+    """The incident categories and their time limits."""
+    return [
+        CategoryPublic.model_validate({**c.model_dump(by_alias=True), "name": c.label(lang)})
+        for c in svc.categories.categories
+    ]

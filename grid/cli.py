@@ -1,0 +1,356 @@
+"""The ``grid`` command: demo, serve, load, versions, activate, users, escalate-due."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grid.errors import GridError
+from grid.hierarchy import store
+from grid.hierarchy.levels import parse_level
+from grid.hotline.cli import hotline_app
+from grid.incidents.cli import workflow_app
+from grid.migrate import upgrade
+from grid.residents.cli import residents_app
+from grid.services import Services
+from grid.settings import Settings
+
+app = typer.Typer(help="党建引领五级网格化治理 grid governance service", no_args_is_help=True)
+user_app = typer.Typer(help="用户与令牌 users and tokens", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(residents_app, name="residents")
+app.add_typer(hotline_app, name="hotline")
+app.add_typer(workflow_app, name="workflow")
+console = Console()
+REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries"
+
+
+def _services() -> Services:
+    svc = Services(Settings())
+    upgrade(svc.db)
+    return svc
+
+
+def _fail(exc: GridError) -> None:
+    console.print(f"[red]错误 error:[/red] {exc.message}")
+    if exc.details:
+        for line in exc.details if isinstance(exc.details, list) else [exc.details]:
+            console.print(f"  - {line}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    svc = _services()
+    console.print(f"数据库已是最新 schema up to date: {svc.settings.database_url}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API and map server."""
+    import uvicorn
+
+    from grid.api.app import create_app
+
+    _services()
+    uvicorn.run(create_app(Settings()), host=host, port=port)
+
+
+@app.command()
+def demo(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data: Annotated[Path, typer.Option(help="sample boundary folder")] = REPO_DATA,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Build the demo database from data/boundaries, add sample incidents, and serve it."""
+    from grid.demo import DEMO_STREET, demo_users, load_sample, sample_incidents
+
+    svc = _services()
+    try:
+        with svc.db.read() as session:
+            active = store.active_version(session)
+            has_street = active and store.units(session, active.id, codes=[DEMO_STREET])
+        if has_street:
+            console.print(f"示例边界已加载 sample boundaries already loaded (version {active.id})")
+        else:
+            with console.status("加载示例边界 loading the sample street…"):
+                version = load_sample(svc, data, console.print)
+            console.print(f"[green]已启用版本 activated version {version}[/green]")
+        with svc.db.read() as session:
+            version = store.require_active_version(session).id
+            grid = store.units(session, version, parse_level("grid"))[0].code
+        users = demo_users(svc, grid)
+        added = sample_incidents(svc)
+        console.print(f"示例事件 sample incidents added: {added}")
+    except GridError as exc:
+        _fail(exc)
+    console.print("演示用户及令牌 demo users and their tokens:")
+    for user in users:
+        console.print(f"  {user.name} ({user.role}, {user.scope or '*'}): {user.token}",
+                      soft_wrap=True)
+    street_token = next(u.token for u in users if u.role == "street")
+    base = f"http://{host}:{port}"
+    console.print(f"\n[bold]街道地图 street map:[/bold] {base}/maps/streets/{DEMO_STREET}"
+                  f"?token={street_token}", soft_wrap=True)
+    console.print(f"[bold]API 文档 docs:[/bold] {base}/docs")
+    if serve_:
+        import uvicorn
+
+        from grid.api.app import create_app
+
+        uvicorn.run(create_app(Settings()), host=host, port=port)
+
+
+@app.command()
+def load(
+    path: Path,
+    level: Annotated[str, typer.Option(help="street|community|grid|building|resident_group")],
+    commit: Annotated[bool, typer.Option(help="write; without it, a dry run")] = False,
+    version: Annotated[int | None, typer.Option(help="load into this inactive version")] = None,
+    label: str | None = None,
+    code_field: Annotated[str | None, typer.Option(help="code column; default: guess")] = None,
+    name_field: Annotated[str | None, typer.Option(help="name column; default: guess")] = None,
+    parent_field: Annotated[str | None, typer.Option(help="parent-code column")] = None,
+    fields: Annotated[Path | None, typer.Option(help="YAML field map: code, name, "
+                                                     "parent_code")] = None,
+    encoding: Annotated[str | None, typer.Option(help="attribute encoding, e.g. GB18030; "
+                                                       "default .cpg or detected")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS when the file has none")] = None,
+    layer: str | None = None,
+    repair: Annotated[bool, typer.Option(help="repair invalid polygons (make_valid)")] = False,
+    intended_gaps: Annotated[Path | None, typer.Option(help="polygons of intended gaps")] = None,
+    problems_map: Annotated[Path | None, typer.Option(
+        "--map", help="write a Folium map of the problems to this .html")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load one level's boundaries into a new (or given inactive) version. Dry run by default."""
+    from grid.spatial.loader import load_boundaries
+
+    svc = _services()
+    try:
+        with console.status(f"读取并检查 reading and checking {path.name}…"):
+            report = load_boundaries(
+                svc.db, path, parse_level(level), commit=commit, version_id=version,
+                label=label, code_field=code_field, name_field=name_field, crs=crs,
+                layer=layer, parent_field=parent_field, fields_file=fields, encoding=encoding,
+                repair=repair, intended_gaps=intended_gaps,
+            )
+    except GridError as exc:
+        _fail(exc)
+    if problems_map is not None:
+        from grid.spatial.validate import problems_map as build_map
+
+        build_map(report.problems).save(str(problems_map))
+    if as_json:
+        console.print_json(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        _print_load_report(report)
+    if report.errors:
+        raise typer.Exit(1)
+    if commit:
+        console.print(f"[green]已写入版本 written to version {report.version_id}[/green] "
+                      f"(未启用 inactive): grid activate {report.version_id}")
+    else:
+        console.print("试运行，未写入 dry run, nothing written: add --commit to write")
+
+
+def _print_load_report(report) -> None:
+    from grid.spatial.validate import report_table
+
+    console.print(f"编码 encoding: {report.encoding}  坐标系 CRS: {report.crs or '—'}  "
+                  f"字段 fields: {report.fields}", soft_wrap=True)
+    summary = report.summary()
+    table = Table("项目 item", "数量 count")
+    for key in ("rows", "added", "changed", "unchanged", "removed", "errors", "warnings"):
+        table.add_row(key, str(summary[key]))
+    console.print(table)
+    if report.problems:
+        problems = Table("级别 severity", "类型 kind", "编码 codes", "面积 m²", "位置 point",
+                         "说明 message")
+        for row in report_table(report.problems[:200]):
+            problems.add_row(*row)
+        console.print(problems)
+
+
+@app.command("load-orgs")
+def load_orgs(path: Path, commit: bool = False) -> None:
+    """Load Party organisations (CSV: unit_code, level, org_type, name, secretary, contact)."""
+    from grid.spatial.loader import load_party_orgs
+
+    try:
+        count = load_party_orgs(_services().db, path, commit=commit)
+    except GridError as exc:
+        _fail(exc)
+    console.print(f"党组织 Party organisations: {count}" + ("" if commit else " (dry run)"))
+
+
+@app.command("load-workers")
+def load_workers(path: Path, commit: bool = False) -> None:
+    """Load grid workers (CSV: grid_code, name, phone, role)."""
+    from grid.spatial.loader import load_grid_workers
+
+    try:
+        count = load_grid_workers(_services().db, path, commit=commit)
+    except GridError as exc:
+        _fail(exc)
+    console.print(f"网格员 grid workers: {count}" + ("" if commit else " (dry run)"))
+
+
+versions_app = typer.Typer(help="边界版本 boundary versions: list, diff")
+app.add_typer(versions_app, name="versions")
+
+
+@versions_app.callback(invoke_without_command=True)
+def versions(ctx: typer.Context) -> None:
+    """List boundary versions and their unit counts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    svc = _services()
+    table = Table("版本 id", "名称 label", "生效 active", "创建 created", "单元 units")
+    with svc.db.read() as session:
+        for v in store.list_versions(session):
+            counts = store.unit_counts(session, v.id)
+            table.add_row(str(v.id), v.label, "✔" if v.is_active else "",
+                          f"{v.created_at:%Y-%m-%d %H:%M}",
+                          ", ".join(f"{k} {n}" for k, n in counts.items()))
+    console.print(table)
+
+
+@versions_app.command("diff")
+def versions_diff(
+    old: int, new: int, as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Units added, removed and changed (% of area) from version OLD to NEW, by level."""
+    from grid.hierarchy.versions import diff
+
+    try:
+        with _services().db.read() as session:
+            changes = {k: v.as_dict() for k, v in diff(session, old, new).items()}
+    except GridError as exc:
+        _fail(exc)
+    if as_json:
+        console.print_json(json.dumps(changes, ensure_ascii=False))
+        return
+    table = Table("层级 level", "新增 added", "删除 removed", "变更 changed (% area)", "未变 same")
+    for level, d in changes.items():
+        table.add_row(level, " ".join(d["added"]) or "—", " ".join(d["removed"]) or "—",
+                      " ".join(f"{c} ({p}%)" for c, p in d["changed"].items()) or "—",
+                      str(d["unchanged"]))
+    console.print(table)
+
+
+@app.command()
+def rollback() -> None:
+    """Re-activate the version that was active before the current one."""
+    from grid.hierarchy.versions import rollback as roll_back
+
+    try:
+        with _services().db.write() as session:
+            version = roll_back(session)
+    except GridError as exc:
+        _fail(exc)
+    console.print(f"[green]已回退到版本 rolled back to version {version.id}[/green]")
+
+
+@app.command()
+def export(
+    out: Path,
+    level: Annotated[str, typer.Option(help="street|community|grid|building")],
+    version: Annotated[int | None, typer.Option(help="boundary version; default active")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="gpkg|geojson|shp")] = None,
+    encoding: Annotated[str, typer.Option(help="shapefile encoding: UTF-8 or GBK")] = "UTF-8",
+) -> None:
+    """Export one level of a version to GeoPackage, GeoJSON or shapefile (with .cpg)."""
+    from grid.spatial.export import export_level
+
+    try:
+        with _services().db.read() as session:
+            version = version or store.require_active_version(session).id
+            count = export_level(session, version, parse_level(level), out, fmt, encoding)
+    except GridError as exc:
+        _fail(exc)
+    console.print(f"已导出 exported {count} {level} units of version {version} to {out}")
+
+
+@app.command()
+def activate(version: int) -> None:
+    """Make a boundary version the active one (atomically)."""
+    svc = _services()
+    try:
+        with svc.db.write() as session:
+            store.activate(session, version)
+    except GridError as exc:
+        _fail(exc)
+    console.print(f"[green]已启用版本 activated version {version}[/green]")
+
+
+@app.command()
+def place(
+    source: Path,
+    out: Annotated[Path, typer.Option("--out", help="output .csv, .gpkg or .parquet")],
+    lon: Annotated[str, typer.Option(help="longitude column")] = "lon",
+    lat: Annotated[str, typer.Option(help="latitude column")] = "lat",
+    crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09|EPSG:NNNN")] = "cgcs2000",
+    layer: Annotated[str | None, typer.Option(help="GeoPackage layer")] = None,
+    chunk_rows: int = 200_000,
+    version: Annotated[int | None, typer.Option(help="boundary version; default active")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="dask.distributed scheduler address, or 'local' for a LocalCluster")] = None,
+    workers: Annotated[int, typer.Option(help="LocalCluster workers")] = 2,
+) -> None:
+    """Place every row of a CSV/GeoPackage/Parquet file in street, community, grid, building."""
+    from grid.place import Placer, place_file, summary_table
+
+    svc = _services()
+    try:
+        with svc.db.read() as session:
+            placer = Placer.from_db(session, version)
+        if scheduler:
+            from grid.spatial.distributed import place_distributed
+
+            summary = place_distributed(placer, source, out, scheduler=scheduler,
+                                        workers=workers, lon_col=lon, lat_col=lat, crs=crs,
+                                        chunk_rows=chunk_rows, layer=layer)
+        else:
+            summary = place_file(placer, source, out, lon_col=lon, lat_col=lat, crs=crs,
+                                 chunk_rows=chunk_rows, layer=layer)
+    except GridError as exc:
+        _fail(exc)
+    console.print(summary_table(summary))
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin|gis|street|community|grid_worker|department")],
+    scope: Annotated[str, typer.Option(help="unit code whose subtree the user may act in")] = "",
+    department: str | None = None,
+) -> None:
+    """Create a user and print its token (shown once)."""
+    from grid.users import add_user
+
+    try:
+        with _services().db.write() as session:
+            _, token = add_user(session, name, role, scope, department)
+    except GridError as exc:
+        _fail(exc)
+    print(token)
+
+
+@app.command("escalate-due")
+def escalate_due() -> None:
+    """Move every overdue incident up one level (safe to run concurrently)."""
+    svc = _services()
+    moved = svc.ladder.escalate_due(svc.db)
+    console.print(f"已上报 escalated: {len(moved)}" + (f" {moved}" if moved else ""))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,106 @@
+"""Engines and sessions for both stores: SpatiaLite (embedded default) and PostGIS.
+
+Python builds without SQLite extension loading are common (this project's CI runs on one), so
+SpatiaLite goes through the ``sqlean.py`` DB-API module, which can always load extensions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
+# Load GDAL (through pyogrio) before SpatiaLite can ever be loaded. SQLite loads extensions
+# with RTLD_GLOBAL, so mod_spatialite's system libsqlite3 becomes global; a GDAL wheel loaded
+# after that binds its bundled SQLite calls to the system copy and crashes in the GeoPackage
+# driver (seen: segfault writing a .gpkg after a SpatiaLite session). Loaded first, GDAL keeps
+# its own bindings.
+import pyogrio  # noqa: F401, I001  (import order matters, see above)
+import sqlean
+from geoalchemy2 import load_spatialite
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from grid.settings import Settings
+
+#: Storage CRS: CGCS2000 geographic (EPSG:4490), China's official datum, within a metre of WGS 84.
+#: Degrees keep the file readable in QGIS and match what phones send; areas and distances are
+#: computed in a Gauss-Krüger zone chosen from the data (see ``grid.spatial.crs``).
+STORAGE_SRID = 4490
+
+
+def _sqlite_on_connect(dbapi_conn, record, library: str) -> None:
+    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", library)
+    # Let SQLAlchemy (not the driver) decide where transactions begin; see _sqlite_on_begin.
+    dbapi_conn.isolation_level = None
+    load_spatialite(dbapi_conn, transaction=True)
+    dbapi_conn.execute("PRAGMA foreign_keys = ON")
+    dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+    dbapi_conn.execute("PRAGMA journal_mode = WAL")
+
+
+def _sqlite_on_begin(conn) -> None:
+    # Writers take the write lock at BEGIN (IMMEDIATE) so two processes never both read, then
+    # race to upgrade a shared lock — the case where SQLite fails at once instead of waiting.
+    if conn.get_execution_options().get("write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Build the engine for the configured store; nothing connects until first use."""
+    if settings.is_spatialite:
+        engine = create_engine(settings.database_url, module=sqlean, connect_args={"timeout": 30})
+        event.listen(
+            engine,
+            "connect",
+            partial(_sqlite_on_connect, library=settings.spatialite_library),
+        )
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(settings.database_url, pool_pre_ping=True)
+
+
+class Database:
+    """An engine plus session factories; one per application or CLI run."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_spatialite(self) -> bool:
+        """True for the embedded store."""
+        return self.settings.is_spatialite
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; rolled back at the end."""
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self, commit: bool = True) -> Iterator[Session]:
+        """A session whose work commits together or not at all.
+
+        With ``commit=False`` the same work runs and is rolled back: a dry run that exercises
+        exactly the code path a real write would.
+        """
+        with self._sessions() as session:
+            session.connection(execution_options={"write": True})
+            try:
+                yield session
+                if commit:
+                    session.commit()
+                else:
+                    session.rollback()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,128 @@
+"""The demo: load the sample street from ``data/boundaries/``, add users and incidents at
+several stages of the ladder. Safe to run again: what exists is reused."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import shapely
+from sqlalchemy import func, select
+
+from grid.hierarchy import store
+from grid.hierarchy.levels import SPATIAL_LEVELS, Level
+from grid.incidents.models import Incident
+from grid.services import Services
+from grid.spatial.loader import load_boundaries, load_grid_workers, load_party_orgs
+from grid.users import User, add_user, rotate_token
+
+DEMO_STREET = "110105001"
+
+
+@dataclass
+class DemoUser:
+    """A demo account and its freshly issued token."""
+
+    name: str
+    role: str
+    scope: str
+    department: str | None
+    token: str = ""
+
+
+def load_sample(svc: Services, data_dir: Path, say: Callable[[str], None] = print) -> int:
+    """Load every level of the sample street into one new version and activate it."""
+    version_id = None
+    for level in SPATIAL_LEVELS:
+        path = data_dir / f"{level}.geojson"
+        report = load_boundaries(svc.db, path, level, commit=True, version_id=version_id,
+                                 label="示例街道 demo street")
+        version_id = report.version_id
+        say(f"  {level}: +{len(report.added)} ({path.name})")
+    report = load_boundaries(svc.db, data_dir / "resident_groups.csv", Level.resident_group,
+                             commit=True, version_id=version_id)
+    say(f"  resident_group: +{len(report.added)}")
+    say(f"  party orgs: {load_party_orgs(svc.db, data_dir / 'party_orgs.csv', commit=True)}")
+    say(f"  grid workers: {load_grid_workers(svc.db, data_dir / 'grid_workers.csv', commit=True)}")
+    with svc.db.write() as session:
+        store.activate(session, version_id)
+    return version_id
+
+
+def demo_users(svc: Services, grid_code: str) -> list[DemoUser]:
+    """Create (or re-issue tokens for) the demo accounts."""
+    wanted = [
+        DemoUser("admin", "admin", "", None),
+        DemoUser("和平街道办", "street", DEMO_STREET, None),
+        DemoUser(f"网格员{grid_code[-3:]}", "grid_worker", grid_code, None),
+        DemoUser("城管执法队", "department", DEMO_STREET[:6], "城管执法"),
+        DemoUser("住建委", "department", DEMO_STREET[:6], "住建"),
+    ]
+    with svc.db.write() as session:
+        for user in wanted:
+            if session.scalar(select(User).where(User.name == user.name)):
+                user.token = rotate_token(session, user.name)
+            else:
+                user.token = add_user(session, user.name, user.role, user.scope,
+                                      user.department)[1]
+    return wanted
+
+
+def sample_incidents(svc: Services, seed: int = 7) -> int:
+    """Report a dozen incidents inside the sample grids and move them to various stages."""
+    rng = random.Random(seed)
+    ladder = svc.ladder
+    with svc.db.write() as session:
+        if session.scalar(select(func.count()).select_from(Incident)):
+            return 0
+        version = store.require_active_version(session).id
+        buildings = store.units(session, version, Level.building)
+        categories = [c.code for c in svc.categories.categories]
+        ids = []
+        for i in range(14):
+            building = buildings[rng.randrange(len(buildings))]
+            # a point just beside a building, inside its grid
+            point = shapely.Point(store.shape_of(building).representative_point())
+            lon, lat = point.x + rng.uniform(-2e-4, 2e-4), point.y + rng.uniform(-2e-4, 2e-4)
+            incident = ladder.report(
+                session, SYSTEM_REPORTER, lon=lon, lat=lat, category=categories[i % 9],
+                description=f"示例事件 {i + 1}", reporter="示例网格员",
+                source=("patrol", "hotline", "resident")[i % 3],
+            )
+            ids.append(incident.id)
+        street = _Staff("和平街道办", "street")
+        for n, incident_id in enumerate(ids):
+            stage = n % 7
+            incident = session.get(Incident, incident_id)
+            if stage >= 1 and incident.level == "grid":
+                ladder.escalate(session, street, incident_id, "网格无法解决 社区呼叫")
+            if stage >= 2 and session.get(Incident, incident_id).level == "community":
+                ladder.escalate(session, street, incident_id, "社区需要街道协调")
+            if stage >= 3:
+                ladder.whistle(session, street, incident_id, ["城管执法", "住建"], "街道吹哨")
+            if stage >= 4:
+                for department in ("城管执法", "住建"):
+                    ladder.report_in(session, _Staff("admin", "admin"), incident_id, department)
+            if stage >= 5:
+                for department in ("城管执法", "住建"):
+                    ladder.finish(session, _Staff("admin", "admin"), incident_id, department,
+                                  "已处置")
+                ladder.close(session, street, incident_id, "核查通过")
+            if stage >= 6:
+                ladder.rate(session, street, incident_id, "满意", "回访")
+        return len(ids)
+
+
+@dataclass(frozen=True)
+class _Staff:
+    name: str
+    role: str
+    department: str | None = None
+
+    def covers(self, code: str | None) -> bool:
+        return True
+
+
+SYSTEM_REPORTER = _Staff("示例网格员", "admin")

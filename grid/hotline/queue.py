@@ -1,0 +1,101 @@
+"""Placing hotline addresses: automatically above the threshold, otherwise into a manual queue
+that a person resolves (picks a building, or rejects the address as outside the area)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grid.errors import Conflict, Forbidden, InvalidInput, NotFound
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.hotline.gazetteer import Gazetteer, Match
+from grid.hotline.models import AddressStatus, HotlineAddress
+from grid.orm import utcnow
+from grid.users import Role, User
+
+#: Roles that may see and work the manual queue.
+QUEUE_ROLES = frozenset({Role.admin.value, Role.street.value, Role.community.value})
+
+
+class GazetteerCache:
+    """One gazetteer per active boundary version, rebuilt when the version changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._gazetteer: Gazetteer | None = None
+
+    def get(self, session: Session) -> tuple[int, Gazetteer]:
+        """The active version's id and its gazetteer."""
+        version = store.require_active_version(session).id
+        with self._lock:
+            if self._version != version or self._gazetteer is None:
+                self._gazetteer = Gazetteer.from_session(session, version)
+                self._version = version
+            return version, self._gazetteer
+
+
+def candidates_json(match: Match) -> list[dict]:
+    """The candidates as stored and returned."""
+    return [{"code": c.code, "name": c.name, "score": c.score, "reason": c.reason}
+            for c in match.candidates]
+
+
+def submit(session: Session, cache: GazetteerCache, address: str, ref: str = "") -> HotlineAddress:
+    """Match an address and record it: placed when the match is sure, queued otherwise."""
+    if not address.strip():
+        raise InvalidInput("地址为空 the address is empty")
+    version, gazetteer = cache.get(session)
+    match = gazetteer.match(address)
+    row = HotlineAddress(
+        address=address, ref=ref, building_code=match.placed, score=match.score,
+        status=AddressStatus.placed if match.placed else AddressStatus.queued,
+        candidates=candidates_json(match), boundary_version=version,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _require_queue_role(user: User) -> None:
+    if user.role not in QUEUE_ROLES:
+        raise Forbidden(f"角色 {user.role} 无权处理地址队列 role {user.role} may not work the "
+                        "address queue")
+
+
+def queue(session: Session, user: User, status: str = AddressStatus.queued, limit: int = 200
+          ) -> Sequence[HotlineAddress]:
+    """Addresses in one status, oldest first."""
+    _require_queue_role(user)
+    return session.scalars(select(HotlineAddress).where(HotlineAddress.status == status)
+                           .order_by(HotlineAddress.id).limit(limit)).all()
+
+
+def resolve(session: Session, user: User, address_id: int, building_code: str | None
+            ) -> HotlineAddress:
+    """Place a queued address on ``building_code`` (in the caller's scope), or reject it when
+    ``building_code`` is None (not in our area / not a building)."""
+    _require_queue_role(user)
+    row = session.get(HotlineAddress, address_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"地址 {address_id} 不存在 address {address_id} not found")
+    if row.status != AddressStatus.queued:
+        raise Conflict(f"地址 {address_id} 已处理 address {address_id} is already {row.status}")
+    if building_code is not None:
+        version = store.require_active_version(session).id
+        unit = store.get_unit(session, version, building_code)
+        if unit.level != Level.building.value:
+            raise InvalidInput(f"{building_code} 不是楼栋 is not a building")
+        if not user.covers(building_code):
+            raise Forbidden(f"楼栋 {building_code} 不在您的管辖范围内 building is outside your "
+                            "scope")
+    row.building_code = building_code
+    row.status = AddressStatus.resolved if building_code else AddressStatus.rejected
+    row.resolved_at = utcnow()
+    row.resolved_by = user.name
+    session.flush()
+    return row

@@ -1,0 +1,476 @@
+"""The ladder: 网格发现 → 社区呼叫 → 分级响应 → 协同处置, and every move an incident can make.
+
+States: ``open`` (being handled at its current level: grid, community or street) →
+``whistled`` (the street blew the whistle, 吹哨; departments report in, 报到, within
+``report_in_minutes`` and finish by the category's street-level limit) →
+``resolved`` → ``closed`` (核查结案) → ``rated`` (满意 / 基本满意); a 不满意 callback reopens the
+case (``open`` again at the level that last handled it). A merged duplicate ends ``merged``.
+An open incident climbs grid → community (社区呼叫) → street by hand or when its time limit
+runs out, and a higher level may send it back down (退回) with instructions. Deadlines are
+counted in the working-time calendar (``grid.incidents.calendar``).
+Every move appends an ``IncidentStep``; a move the state or level does not allow is refused
+with ``MoveNotAllowed`` (409), one the caller's role or scope does not allow with
+``Forbidden`` (403). Concurrent moves are safe: ``Incident.row_version`` makes a second writer's
+UPDATE match nothing, which surfaces as ``Conflict`` instead of a doubled step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from geoalchemy2.shape import from_shape
+from shapely import Point
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from grid.db import STORAGE_SRID, Database
+from grid.errors import Conflict, Forbidden, InvalidInput, MoveNotAllowed, NotFound
+from grid.hierarchy.levels import Level
+from grid.incidents.calendar import WorkCalendar
+from grid.incidents.categories import LADDER_LEVELS, CategoryBook
+from grid.incidents.models import Attachment, Incident, IncidentReporter, IncidentStep, Summons
+from grid.incidents.notify import queue_for_step
+from grid.orm import utcnow
+from grid.spatial.locator import LocatorCache
+
+SOURCES = ("patrol", "hotline", "resident")
+RATINGS = ("满意", "基本满意", "不满意")
+#: How far up the ladder each role reaches; departments and GIS staff handle no ladder level.
+ROLE_RANK = {"grid_worker": 0, "community": 1, "street": 2, "admin": 2, "system": 2}
+
+
+class Actor(Protocol):
+    """Who makes a move: a ``grid.users.User`` or the system's own sweep."""
+
+    name: str
+    role: str
+    department: str | None
+
+    def covers(self, code: str | None) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """The scheduler that escalates overdue incidents."""
+
+    name: str = "system"
+    role: str = "system"
+    department: str | None = None
+
+    def covers(self, code: str | None) -> bool:
+        """The system acts everywhere."""
+        return True
+
+
+SYSTEM = SystemActor()
+
+
+def _rank(level: str) -> int:
+    return LADDER_LEVELS.index(level)
+
+
+def can_see(actor: Actor, incident: Incident) -> bool:
+    """Whether ``actor`` may see ``incident``: inside its scope and, for a department, only
+    when summoned."""
+    if not actor.covers(incident.grid_code):
+        return False
+    if actor.role == "department":
+        return any(s.department == actor.department for s in incident.summonses)
+    return True
+
+
+class Ladder:
+    """Reports incidents and moves them; every public method takes an open session."""
+
+    def __init__(self, categories: CategoryBook, locators: LocatorCache,
+                 calendar: WorkCalendar | None = None, report_in_minutes: int = 30) -> None:
+        self.categories = categories
+        self.locators = locators
+        self.calendar = calendar or WorkCalendar()
+        self.report_in_minutes = report_in_minutes
+
+    def deadline(self, category: str, level: str, start: datetime) -> datetime:
+        """When a case of ``category`` started at ``level`` at ``start`` must move on."""
+        return self.calendar.add(start, self.categories.get(category).limit(level))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, session: Session, actor: Actor, incident_id: int) -> Incident:
+        """One incident the actor may see; 404 when missing, 403 when outside its scope."""
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"事件 {incident_id} 不存在 incident {incident_id} not found")
+        if not can_see(actor, incident):
+            raise Forbidden(f"无权查看事件 {incident_id} incident {incident_id} is outside your "
+                            "scope")
+        return incident
+
+    def list(
+        self,
+        session: Session,
+        actor: Actor,
+        *,
+        state: str | None = None,
+        level: str | None = None,
+        category: str | None = None,
+        unit: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Incident]:
+        """Incidents inside the actor's scope, newest first, filtered."""
+        query = select(Incident).order_by(Incident.id.desc()).limit(limit).offset(offset)
+        if actor.role not in ("admin", "system"):
+            query = query.where(Incident.grid_code.startswith(getattr(actor, "scope_code", "")))
+        if actor.role == "department":
+            query = query.where(Incident.summonses.any(Summons.department == actor.department))
+        if unit:
+            query = query.where(Incident.grid_code.startswith(unit))
+        for column, value in ((Incident.state, state), (Incident.level, level),
+                              (Incident.category, category)):
+            if value:
+                query = query.where(column == value)
+        return session.scalars(query).all()
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def report(
+        self,
+        session: Session,
+        actor: Actor,
+        *,
+        lon: float,
+        lat: float,
+        category: str,
+        description: str = "",
+        reporter: str = "",
+        source: str = "patrol",
+        contact: str = "",
+        attachments: Sequence[int] = (),
+        now: datetime | None = None,
+    ) -> Incident:
+        """网格发现: record a problem at a place; locate decides its owners and start level."""
+        now = now or utcnow()
+        if actor.role not in ROLE_RANK:
+            raise Forbidden(f"角色 {actor.role} 不能上报事件 role {actor.role} cannot report")
+        if source not in SOURCES:
+            raise InvalidInput(f"未知来源 unknown source '{source}'; expected one of {SOURCES}")
+        kind = self.categories.get(category)
+        locator = self.locators.get(session)
+        codes = locator.locate(lon, lat)
+        if codes[Level.grid] is None:
+            try:
+                nearest = locator.nearest(Level.grid, lon, lat)
+            except ValueError:  # far outside China: no metric zone to measure in
+                nearest = None
+            raise InvalidInput(
+                "位置不在任何网格内 the location is outside every grid",
+                details=nearest and {"nearest_grid": nearest.code,
+                                     "distance_m": round(nearest.distance_m, 1)},
+            )
+        if not actor.covers(codes[Level.grid]):
+            raise Forbidden(f"位置在您的范围之外 grid {codes[Level.grid]} is outside your scope")
+        incident = Incident(
+            category=kind.code, description=description, reporter=reporter or actor.name,
+            source=source, geom=from_shape(Point(lon, lat), srid=STORAGE_SRID),
+            boundary_version=locator.version_id,
+            street_code=codes[Level.street], community_code=codes[Level.community],
+            grid_code=codes[Level.grid], building_code=codes[Level.building],
+            state="open", level=kind.start_level, created_by=actor.name,
+            created_at=now, updated_at=now,
+            due_at=self.deadline(kind.code, kind.start_level, now),
+        )
+        step = IncidentStep(
+            at=now, action="report", actor=actor.name, actor_role=actor.role,
+            from_state=None, to_state="open", from_level=None, to_level=kind.start_level,
+            reason=description, attachments=list(attachments) or None,
+        )
+        incident.steps.append(step)
+        session.add(incident)
+        session.flush()
+        incident.reporters.append(IncidentReporter(
+            original_incident_id=incident.id, name=incident.reporter, contact=contact,
+            source=source, reported_at=now))
+        self._attach(session, incident, attachments)
+        queue_for_step(session, incident, step, kind)  # flushes the reporter row too
+        return incident
+
+    def _attach(self, session: Session, incident: Incident, ids: Sequence[int]) -> None:
+        for attachment_id in ids:
+            attachment = session.get(Attachment, attachment_id)
+            if attachment is None:
+                raise InvalidInput(f"附件 {attachment_id} 不存在 attachment not found")
+            if attachment.incident_id not in (None, incident.id):
+                raise InvalidInput(f"附件 {attachment_id} 属于其他事件 belongs to another "
+                                   "incident")
+            attachment.incident_id = incident.id
+
+    # -- moves ----------------------------------------------------------------------------
+
+    def _move(
+        self,
+        session: Session,
+        incident: Incident,
+        actor: Actor,
+        action: str,
+        *,
+        state: str | None = None,
+        level: str | None = None,
+        reason: str = "",
+        department: str | None = None,
+        attachments: Sequence[int] = (),
+        now: datetime | None = None,
+    ) -> Incident:
+        now = now or utcnow()
+        step = IncidentStep(
+            at=now, action=action, actor=actor.name,
+            actor_role=actor.role, from_state=incident.state, to_state=state or incident.state,
+            from_level=incident.level, to_level=level or incident.level,
+            department=department, reason=reason, attachments=list(attachments) or None,
+        )
+        if (level and level != incident.level) or (state == "open" and incident.state != "open"):
+            incident.due_at = self.deadline(incident.category, level or incident.level, now)
+        if state == "whistled":  # the case is due when the last department must finish
+            incident.due_at = max(s.done_due_at for s in incident.summonses)
+        if state in ("resolved", "closed", "rated", "merged"):
+            incident.due_at = None
+        incident.state = state or incident.state
+        incident.level = level or incident.level
+        incident.updated_at = now
+        incident.steps.append(step)  # through the relationship, so the loaded list stays true
+        self._attach(session, incident, attachments)
+        try:
+            session.flush()
+        except StaleDataError:
+            raise Conflict(f"事件 {incident.id} 已被他人修改，请刷新 incident {incident.id} "
+                           "was changed by someone else; reload and try again") from None
+        queue_for_step(session, incident, step, self.categories.get(incident.category))
+        return incident
+
+    def _open_incident(self, session: Session, actor: Actor, incident_id: int) -> Incident:
+        incident = self.get(session, actor, incident_id)
+        if incident.state != "open":
+            raise MoveNotAllowed(
+                f"事件状态为 {incident.state}，不能再处理 incident is {incident.state}, not open",
+                details={"state": incident.state, "level": incident.level},
+            )
+        return incident
+
+    def _require_rank(self, actor: Actor, level: str, what: str) -> None:
+        if ROLE_RANK.get(actor.role, -1) < _rank(level):
+            raise Forbidden(f"角色 {actor.role} 不能在{level}层级{what} role {actor.role} cannot "
+                            f"{what} at {level} level")
+
+    def escalate(self, session: Session, actor: Actor, incident_id: int, reason: str,
+                 now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
+        """Move an open incident one level up (grid → community is 社区呼叫)."""
+        incident = self._open_incident(session, actor, incident_id)
+        if incident.level == "street":
+            raise MoveNotAllowed("事件已在街道层级；请吹哨 already at street level: whistle "
+                                 "departments instead")
+        if not reason.strip():
+            raise InvalidInput("上报需要说明原因 escalating needs a reason")
+        self._require_rank(actor, incident.level, "上报 escalate")
+        target = LADDER_LEVELS[_rank(incident.level) + 1]
+        return self._move(session, incident, actor, "escalate", level=target, reason=reason,
+                          attachments=attachments, now=now)
+
+    def send_back(self, session: Session, actor: Actor, incident_id: int, instructions: str,
+                  now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
+        """退回: a community (or street) returns an open case one level down with instructions;
+        the lower level's clock restarts."""
+        incident = self._open_incident(session, actor, incident_id)
+        if incident.level == "grid":
+            raise MoveNotAllowed("事件已在网格层级，无法退回 already at grid level: nothing "
+                                 "below to send it back to")
+        if not instructions.strip():
+            raise InvalidInput("退回需要写明处理意见 sending back needs instructions")
+        self._require_rank(actor, incident.level, "退回 send back")
+        target = LADDER_LEVELS[_rank(incident.level) - 1]
+        return self._move(session, incident, actor, "send_back", level=target,
+                          reason=instructions, attachments=attachments, now=now)
+
+    def resolve(self, session: Session, actor: Actor, incident_id: int, reason: str,
+                now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
+        """The current level solved it itself."""
+        incident = self._open_incident(session, actor, incident_id)
+        self._require_rank(actor, incident.level, "办结 resolve")
+        return self._move(session, incident, actor, "resolve", state="resolved", reason=reason,
+                          attachments=attachments, now=now)
+
+    def whistle(self, session: Session, actor: Actor, incident_id: int,
+                departments: list[str], reason: str, now: datetime | None = None,
+                report_in_minutes: int | None = None) -> Incident:
+        """街乡吹哨: the street summons one or more departments; each must report in within
+        ``report_in_minutes`` (elapsed: the seeds' 30 minutes) and finish within the category's
+        street-level limit (working-time calendar)."""
+        incident = self._open_incident(session, actor, incident_id)
+        if incident.level != "street":
+            raise MoveNotAllowed(f"只有街道层级可以吹哨 only a street-level incident can be "
+                                 f"whistled; this one is at {incident.level}")
+        if actor.role not in ("street", "admin"):
+            raise Forbidden("只有街道可以吹哨 only street staff can blow the whistle")
+        departments = list(dict.fromkeys(d.strip() for d in departments if d.strip()))
+        if not departments:
+            raise InvalidInput("吹哨需要至少一个部门 name at least one department")
+        unknown = [d for d in departments if d not in self.categories.departments]
+        if unknown:
+            raise InvalidInput(f"未知部门 unknown department(s): {', '.join(unknown)}",
+                               details={"known": self.categories.departments})
+        now = now or utcnow()
+        minutes = report_in_minutes or self.report_in_minutes
+        done_due = self.deadline(incident.category, "street", now)
+        # The summons table keeps one row per department; a case reopened and whistled again
+        # restarts the row's clocks (the steps keep the history).
+        summoned = {s.department: s for s in incident.summonses}
+        for department in departments:
+            summons = summoned.get(department)
+            if summons is None:
+                summons = Summons(department=department)
+                incident.summonses.append(summons)
+            summons.summoned_at, summons.reported_in_at, summons.done_at = now, None, None
+            summons.report_in_due_at = now + timedelta(minutes=minutes)
+            summons.done_due_at = done_due
+        for summons in incident.summonses:
+            if summons.department not in departments and summons.done_at is None:
+                summons.done_at = now  # an earlier round's party not summoned this time
+        return self._move(session, incident, actor, "whistle", state="whistled",
+                          reason=reason, department=",".join(departments), now=now)
+
+    def _summons(self, session: Session, actor: Actor, incident_id: int,
+                 department: str | None) -> tuple[Incident, Summons]:
+        if actor.role == "department":
+            department = actor.department
+        elif actor.role != "admin":
+            raise Forbidden("只有被召集的部门可以报到 only a summoned department can do this")
+        incident = self.get(session, actor, incident_id)
+        if incident.state != "whistled":
+            raise MoveNotAllowed(f"事件状态为 {incident.state}，未吹哨 incident is "
+                                 f"{incident.state}, not whistled")
+        summons = next((s for s in incident.summonses if s.department == department), None)
+        if summons is None:
+            raise MoveNotAllowed(f"部门 {department} 未被召集 department {department} was not "
+                                 "summoned")
+        return incident, summons
+
+    def report_in(self, session: Session, actor: Actor, incident_id: int,
+                  department: str | None = None, note: str = "",
+                  now: datetime | None = None) -> Incident:
+        """部门报到: a summoned department acknowledges; a late one is flagged in the step."""
+        incident, summons = self._summons(session, actor, incident_id, department)
+        if summons.reported_in_at is not None:
+            raise MoveNotAllowed(f"{summons.department} 已报到 has already reported in")
+        now = now or utcnow()
+        summons.reported_in_at = now
+        if summons.is_report_in_late(now):
+            note = f"逾期报到 late report-in. {note}".strip()
+        return self._move(session, incident, actor, "report_in", reason=note,
+                          department=summons.department, now=now)
+
+    def finish(self, session: Session, actor: Actor, incident_id: int,
+               department: str | None = None, note: str = "",
+               now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
+        """A department reports its part done; when all have, the incident is resolved
+        (协同处置)."""
+        incident, summons = self._summons(session, actor, incident_id, department)
+        if summons.reported_in_at is None:
+            raise MoveNotAllowed(f"{summons.department} 尚未报到 has not reported in yet")
+        if summons.done_at is not None:
+            raise MoveNotAllowed(f"{summons.department} 已完成 has already finished")
+        now = now or utcnow()
+        summons.done_at = now
+        last = all(s.done_at is not None for s in incident.summonses)
+        return self._move(session, incident, actor, "finish",
+                          state="resolved" if last else None, reason=note,
+                          department=summons.department, attachments=attachments, now=now)
+
+    def close(self, session: Session, actor: Actor, incident_id: int, reason: str = "",
+              now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
+        """核查结案: the result was checked; the case is closed."""
+        incident = self.get(session, actor, incident_id)
+        if incident.state != "resolved":
+            raise MoveNotAllowed(f"只有已办结的事件可以结案 only a resolved incident can be "
+                                 f"closed; this one is {incident.state}")
+        if ROLE_RANK.get(actor.role, -1) < 1:
+            raise Forbidden("结案需要社区或街道 closing needs community or street staff")
+        return self._move(session, incident, actor, "close", state="closed", reason=reason,
+                          attachments=attachments, now=now)
+
+    def rate(self, session: Session, actor: Actor, incident_id: int, rating: str,
+             note: str = "", now: datetime | None = None,
+             reporter_id: int | None = None) -> Incident:
+        """回访评价: a reporter's rating after the callback. 不满意 reopens the case at the level
+        that last handled it, with a fresh time limit; a merged case keeps one callback per
+        reporter (``reporter_id``; the first reporter when not given)."""
+        incident = self.get(session, actor, incident_id)
+        if incident.state not in ("closed", "rated"):
+            raise MoveNotAllowed(f"只有已结案的事件可以评价 only a closed incident can be "
+                                 f"rated; this one is {incident.state}")
+        if rating not in RATINGS:
+            raise InvalidInput(f"评价须为 rating must be one of {', '.join(RATINGS)}")
+        if ROLE_RANK.get(actor.role, -1) < 1:
+            raise Forbidden("回访评价需要社区或街道 rating needs community or street staff")
+        now = now or utcnow()
+        who = next((r for r in incident.reporters
+                    if reporter_id is None or r.id == reporter_id), None)
+        if reporter_id is not None and who is None:
+            raise InvalidInput(f"报告人 {reporter_id} 不属于此事件 reporter not on this incident")
+        if who is not None:
+            if who.rating is not None and incident.state == "rated":
+                raise MoveNotAllowed(f"{who.name} 已评价 has already been called back")
+            who.rating, who.rated_at = rating, now
+        incident.rating = rating
+        self._move(session, incident, actor, "rate", state="rated",
+                   reason=f"{rating} {note}".strip(), now=now)
+        if rating != "不满意":
+            return incident
+        incident.reopen_count += 1
+        for r in incident.reporters:  # a new round: everyone is called back again
+            r.rating, r.rated_at = None, None
+        return self._move(session, incident, actor, "reopen", state="open",
+                          reason=f"不满意，重新办理 unsatisfied: reopened. {note}".strip(), now=now)
+
+    def overdue_report_ins(self, session: Session, now: datetime | None = None
+                           ) -> list[tuple[Incident, Summons]]:
+        """Whistled cases whose summoned departments have not reported in by their deadline."""
+        now = now or utcnow()
+        rows = session.execute(
+            select(Incident, Summons).join(Summons, Summons.incident_id == Incident.id)
+            .where(Incident.state == "whistled", Summons.reported_in_at.is_(None),
+                   Summons.report_in_due_at < now)
+            .order_by(Summons.report_in_due_at)).all()
+        return [(i, s) for i, s in rows]
+
+    # -- the sweep ------------------------------------------------------------------------
+
+    def escalate_due(self, db: Database, now: datetime | None = None,
+                     batch: int = 200) -> list[int]:
+        """Move every overdue open incident up one level; safe to run concurrently.
+
+        PostGIS: ``FOR UPDATE SKIP LOCKED`` hands each overdue row to one sweep only.
+        SpatiaLite: the write transaction starts with ``BEGIN IMMEDIATE``, so sweeps run one
+        after another and the second finds the rows already escalated (their clocks restarted).
+        """
+        now = now or utcnow()
+        moved: list[int] = []
+        while True:
+            with db.write() as session:
+                query = (
+                    select(Incident)
+                    .where(Incident.state == "open", Incident.level != "street",
+                           Incident.due_at <= now)
+                    .order_by(Incident.id).limit(batch)
+                )
+                if not db.is_spatialite:
+                    query = query.with_for_update(skip_locked=True, of=Incident)
+                due = session.scalars(query).all()
+                for incident in due:
+                    target = LADDER_LEVELS[_rank(incident.level) + 1]
+                    self._move(session, incident, SYSTEM, "escalate", level=target,
+                               reason="超时自动上报 time limit exceeded", now=now)
+                    moved.append(incident.id)
+            if len(due) < batch:
+                return moved

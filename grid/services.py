@@ -1,0 +1,33 @@
+"""The running service's parts, built once from settings and shared by the API and the CLI."""
+
+from __future__ import annotations
+
+from grid.db import Database
+from grid.hotline.queue import GazetteerCache
+from grid.incidents.calendar import WorkCalendar
+from grid.incidents.categories import load_categories
+from grid.incidents.ladder import Ladder
+from grid.settings import Settings
+from grid.spatial.locator import LocatorCache
+
+
+class Services:
+    """Database, categories, the locator cache and the ladder for one deployment.
+
+    Building it reads the categories file (so a bad file stops start-up with its reason) but
+    opens no database connection.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings)
+        self.categories = load_categories(settings.categories_file)
+        self.locators = LocatorCache()
+        self.calendar = WorkCalendar(settings.work_hours, settings.work_timezone)
+        self.ladder = Ladder(self.categories, self.locators, self.calendar,
+                             settings.report_in_minutes)
+        self.gazetteers = GazetteerCache()
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.db.dispose()

@@ -1,0 +1,103 @@
+"""Settings, read once from the environment (prefix ``GRID_``) and passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DATA = Path(__file__).parent / "data"
+
+#: Code widths per level, after a 6-digit county code (GB/T 2260). DB11/T 2157-2023 gives
+#: 3 + 3 + 3 for street, community and grid; buildings and resident groups extend the grid code.
+DEFAULT_CODE_WIDTHS = {
+    "county": 6,
+    "street": 3,
+    "community": 3,
+    "grid": 3,
+    "building": 3,
+    "resident_group": 2,
+}
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one deployment.
+
+    ``database_url`` selects the store: a ``sqlite:///`` URL is SpatiaLite (the embedded default,
+    one file that QGIS opens too); ``postgresql+psycopg://`` is PostGIS (production).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRID_", env_file=None, extra="ignore")
+
+    database_url: str = "sqlite:///./grid.db"
+    #: Library SpatiaLite is loaded from; Debian's libsqlite3-mod-spatialite installs it on
+    #: the loader path, so the bare module name works.
+    spatialite_library: str = "mod_spatialite"
+    categories_file: Path = PACKAGE_DATA / "categories.yaml"
+    code_widths: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CODE_WIDTHS))
+    #: Language of user-facing text when a request does not ask: "zh" or "en".
+    language: str = "zh"
+    #: URL prefix the vendored Leaflet/Folium assets are served under.
+    static_url: str = "/static"
+    #: Key protecting personal data (ID numbers, phones) at rest: a Fernet-style urlsafe base64
+    #: 32-byte key (``grid residents keygen`` prints one). Unset: personal data is never stored.
+    pii_key: str | None = None
+    #: Incident workflow (issue 5): working periods of a working day, their time zone, the
+    #: minutes a summoned department has to report in (部门报到), attachments on disk.
+    work_hours: str = "09:00-12:00,13:30-17:30"
+    work_timezone: str = "Asia/Shanghai"
+    report_in_minutes: int = Field(default=30, gt=0)
+    attachments_dir: Path = Path("./attachments")
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    #: Open311 GeoReport v2 keys allowed to POST requests, and the account they file as.
+    open311_api_keys: dict[str, str] = Field(default_factory=dict)
+    #: Basemap under the maps (issue 6): "none" draws boundaries only and requests no tile (the
+    #: intranet default); "osm", "tianditu" (needs ``tianditu_key``) or "amap" (GCJ-02: overlays
+    #: are shifted for display). ``basemap_url`` replaces the tile URL (an intranet tile mirror).
+    basemap: Literal["none", "osm", "tianditu", "amap"] = "none"
+    basemap_url: str | None = None
+    tianditu_key: str | None = None
+    #: Weights of the three rates (响应率, 解决率, 满意率) in the monthly composite score.
+    rate_weights: dict[str, float] = Field(
+        default_factory=lambda: {"response": 0.3, "resolution": 0.4, "satisfaction": 0.3})
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError(
+                "GRID_DATABASE_URL must be sqlite:///FILE (SpatiaLite) or "
+                "postgresql+psycopg://… (PostGIS)"
+            )
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("zh", "en"):
+            raise ValueError("GRID_LANGUAGE must be 'zh' or 'en'")
+        return value
+
+    @model_validator(mode="after")
+    def _basemap_key(self) -> Settings:
+        if self.basemap == "tianditu" and not (self.tianditu_key or self.basemap_url):
+            raise ValueError("GRID_BASEMAP=tianditu needs GRID_TIANDITU_KEY (天地图密钥)")
+        return self
+
+    @model_validator(mode="after")
+    def _widths_complete(self) -> Settings:
+        missing = set(DEFAULT_CODE_WIDTHS) - set(self.code_widths)
+        if missing:
+            raise ValueError(f"GRID_CODE_WIDTHS lacks widths for: {', '.join(sorted(missing))}")
+        if any(w <= 0 for w in self.code_widths.values()):
+            raise ValueError("GRID_CODE_WIDTHS must all be positive")
+        return self
+
+    @property
+    def is_spatialite(self) -> bool:
+        """True when the store is the embedded SpatiaLite file."""
+        return self.database_url.startswith("sqlite")

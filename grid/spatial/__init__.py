@@ -1,0 +1,1 @@
+"""Boundary files, coordinate systems and the locator."""

@@ -1,0 +1,504 @@
+"""Loading boundary files into a boundary version (one module behind the CLI and the API).
+
+A load is a dry run unless told to commit: the very same code runs inside a transaction that is
+rolled back, so the report shows exactly what a commit would do. A commit is all or nothing.
+Parents are found by ``point_on_surface`` (always inside the child, unlike the centroid) in the
+parent level of the target version; where several parents cover it, the lowest code wins — the
+same rule as locate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from grid.db import STORAGE_SRID, Database
+from grid.errors import LoadError
+from grid.hierarchy import store
+from grid.hierarchy.codes import CodeScheme
+from grid.hierarchy.levels import PARENT_LEVEL, SPATIAL_LEVELS, Level
+from grid.hierarchy.models import BoundaryVersion, GridWorker, PartyOrg, Unit
+from grid.spatial.encoding import choose_encoding
+from grid.spatial.fields import FieldMap, guess_fields, read_field_yaml
+from grid.spatial.validate import (
+    ERROR,
+    WARNING,
+    Problem,
+    Tolerances,
+    attribute_problems,
+    spatial_parents,
+    validate_units,
+)
+
+#: Parent-code columns accepted for resident groups, which have no polygon to place.
+PARENT_FIELDS = ("parent_code", "building_code")
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    """How strictly and how helpfully to validate."""
+
+    repair: bool = False
+    tolerances: Tolerances | None = None
+    intended_gaps: list = field(default_factory=list)
+
+
+@dataclass
+class LoadReport:
+    """What a load did (or, in a dry run, would do)."""
+
+    level: str
+    source: str
+    version_id: int | None
+    committed: bool
+    rows: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    encoding: str = ""
+    crs: str = ""
+    fields: str = ""
+
+    def record(self, problems: list[Problem]) -> None:
+        """Add validator findings: errors and warnings as lines, and the problems themselves."""
+        self.problems += problems
+        for p in problems:
+            (self.errors if p.severity == ERROR else self.warnings).append(p.message)
+
+    def as_json(self) -> dict[str, Any]:
+        """The whole report: summary, every problem, and the error and warning lines."""
+        return {**self.summary(), "problems": [p.as_dict() for p in self.problems],
+                "error_list": self.errors, "warning_list": self.warnings}
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, for printing and for the API."""
+        return {
+            "level": self.level,
+            "source": self.source,
+            "encoding": self.encoding,
+            "crs": self.crs,
+            "fields": self.fields,
+            "version": self.version_id,
+            "committed": self.committed,
+            "rows": self.rows,
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """How a file was read: encoding, CRS and field map, each with how it was chosen."""
+
+    encoding: str = ""
+    crs: str = ""
+    fields: str = ""
+
+
+#: Where coordinates in storage CRS may lie: China's extent with a margin (lon, lat).
+CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
+
+
+def read_source(
+    path: str | Path,
+    level: Level,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    crs: str | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+    parent_field: str | None = None,
+    fields_file: str | Path | None = None,
+) -> tuple[gpd.GeoDataFrame | pd.DataFrame, Source]:
+    """Read a boundary file (shapefile as .shp, folder or .zip; GeoPackage layer; GeoJSON) — or,
+    for resident groups, a CSV — into columns ``code``, ``name``, ``parent_code`` (when the file
+    has one), attributes and geometry in storage CRS, and say how it was read."""
+    path = Path(path)
+    if not path.exists():
+        raise LoadError(f"文件不存在 file not found: {path}")
+    mapping = {"code": code_field, "name": name_field, "parent_code": parent_field}
+    how = "given"
+    if fields_file is not None:
+        mapping = {**read_field_yaml(fields_file), **{k: v for k, v in mapping.items() if v}}
+        how = "yaml"
+    if level == Level.resident_group:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8")
+        fields = guess_fields(list(frame.columns), level, how=how, **mapping)
+        return _rename(frame, fields), Source("UTF-8", "", fields.describe())
+    chosen = choose_encoding(path, encoding)
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=chosen.encoding)
+    except Exception as exc:  # GDAL's errors are many and untyped; report the reason
+        raise LoadError(f"无法读取 cannot read {path.name}: {exc}") from exc
+    if frame.crs is None and crs is None:
+        raise LoadError(f"{path.name} 没有坐标系 has no CRS (.prj): pass --crs, e.g. EPSG:4490 "
+                        "or EPSG:4548")
+    if crs is not None:
+        frame = frame.set_crs(crs, allow_override=True)
+    crs_used = f"{frame.crs.to_string()} ({'--crs' if crs else '.prj'})"
+    _check_coordinates(frame, path)
+    frame = frame.to_crs(epsg=STORAGE_SRID)
+    _check_in_china(frame, path, crs_used)
+    fields = guess_fields(list(frame.columns), level, how=how, **mapping)
+    return _rename(frame, fields), Source(chosen.describe(), crs_used, fields.describe())
+
+
+def read_units(path: str | Path, level: Level, **options: Any) -> pd.DataFrame:
+    """The frame of :func:`read_source`, without the how."""
+    return read_source(path, level, **options)[0]
+
+
+def _check_coordinates(frame: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse numbers that cannot be in the CRS the file claims (metres labelled as degrees and
+    the other way round): reprojecting them would put every unit somewhere absurd."""
+    bounds = shapely.total_bounds(frame.geometry.values)
+    if not np.isfinite(bounds).all():
+        return  # no geometry at all: the validator reports the empties
+    big = max(abs(bounds[0]), abs(bounds[2]), abs(bounds[1]), abs(bounds[3]))
+    if frame.crs.is_geographic and big > 180:
+        raise LoadError(
+            f"{path.name}: 坐标 {bounds[0]:.0f}, {bounds[1]:.0f} 不是经纬度 coordinates look like "
+            f"metres but the CRS {frame.crs.to_string()} is in degrees; pass the projected CRS, "
+            "e.g. --crs EPSG:4548"
+        )
+    if frame.crs.is_projected and big <= 360:
+        raise LoadError(
+            f"{path.name}: 坐标 {bounds[0]:.4f}, {bounds[1]:.4f} 像经纬度 coordinates look like "
+            f"degrees but the CRS {frame.crs.to_string()} is in metres; pass --crs EPSG:4490"
+        )
+
+
+def _check_in_china(frame: gpd.GeoDataFrame, path: Path, crs_used: str) -> None:
+    bounds = shapely.total_bounds(frame.geometry.values)
+    if not np.isfinite(bounds).all():
+        if shapely.is_empty(frame.geometry.values).all():
+            return
+        raise LoadError(f"{path.name}: 坐标无法转换 coordinates cannot be transformed from "
+                        f"{crs_used}")
+    west, south, east, north = CHINA_BOUNDS
+    if bounds[0] < west or bounds[2] > east or bounds[1] < south or bounds[3] > north:
+        raise LoadError(
+            f"{path.name}: 范围 {bounds[0]:.3f},{bounds[1]:.3f} – {bounds[2]:.3f},{bounds[3]:.3f} "
+            f"不在中国境内 lies outside China in {crs_used}: is the CRS (or the Gauss-Krüger "
+            "zone) right?"
+        )
+
+
+def _rename(frame: pd.DataFrame, fields: FieldMap) -> pd.DataFrame:
+    renames = {fields.code: "code", fields.name: "name"}
+    if fields.parent_code and fields.parent_code != "parent_code":
+        frame = frame.drop(columns=[c for c in PARENT_FIELDS
+                                    if c in frame.columns and c != fields.parent_code])
+        renames[fields.parent_code] = "parent_code"
+    # a column already called code/name that is not the mapped one keeps its data, renamed
+    clashes = {t: f"{t}_orig" for s, t in renames.items() if t in frame.columns and s != t}
+    frame = frame.rename(columns=clashes).rename(columns=renames)
+    frame["code"] = frame["code"].astype(str).str.strip()
+    frame["name"] = frame["name"].astype(str).str.strip()
+    return frame
+
+
+def _attrs(row: dict[str, Any]) -> dict[str, Any]:
+    skip = {"code", "name", "geometry", *PARENT_FIELDS}
+    out = {}
+    for key, value in row.items():
+        if key in skip or value is None or (isinstance(value, float) and pd.isna(value)):
+            continue
+        out[str(key)] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+def _validate(session: Session, frame: gpd.GeoDataFrame, level: Level, version_id: int,
+              scheme: CodeScheme, report: LoadReport, options: ValidateOptions
+              ) -> gpd.GeoDataFrame | None:
+    """Run the validator; record its problems; return the frame with parents and normalised
+    MultiPolygons, or None when there are errors."""
+    parent_level = PARENT_LEVEL[level]
+    parents = store.units(session, version_id, parent_level) if parent_level else []
+    if parent_level is not None and not parents:
+        raise LoadError(
+            f"版本 {version_id} 中没有上级层级 {parent_level} 的单元 version {version_id} has no "
+            f"{parent_level} units to place {level} units in: load {parent_level} first"
+        )
+    attr_parents = None
+    if "parent_code" in frame.columns:
+        attr_parents = [None if v is None or (isinstance(v, float) and pd.isna(v))
+                        else str(v).strip() or None for v in frame["parent_code"]]
+    geoms = shapely.force_2d(frame.geometry.values)
+    result = validate_units(
+        frame["code"], frame["name"], geoms, level, scheme,
+        [p.code for p in parents], [to_shape(p.geom) for p in parents], attr_parents,
+        repair=options.repair, tolerances=options.tolerances,
+        intended_gaps=options.intended_gaps,
+    )
+    report.record(result.problems)
+    if report.errors:
+        return None
+    geoms = np.asarray(result.geometry, dtype=object)
+    single = shapely.get_type_id(geoms) == 3  # Polygon → MultiPolygon, in one call
+    if single.any():
+        geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(single.sum()))
+    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=STORAGE_SRID))
+    frame["_spatial_parent"] = result.parents
+    return frame
+
+
+def _given_parents(session: Session, frame: pd.DataFrame, version_id: int) -> list[str | None]:
+    column = next((f for f in PARENT_FIELDS if f in frame.columns), None)
+    if column is None:
+        raise LoadError(f"居民小组需要楼栋编码列 resident groups need a column {PARENT_FIELDS}")
+    buildings = {u.code for u in store.units(session, version_id, Level.building)}
+    return [code if code in buildings else None for code in frame[column]]
+
+
+def _same(unit: Unit, name: str, parent: str | None, attrs: dict, geom) -> bool:
+    if (unit.name, unit.parent_code, unit.attrs or {}) != (name, parent, attrs):
+        return False
+    if geom is None or unit.geom is None:
+        return geom is None and unit.geom is None
+    return shapely.equals_exact(
+        shapely.normalize(to_shape(unit.geom)), shapely.normalize(geom), tolerance=1e-9
+    )
+
+
+def apply_units(
+    session: Session,
+    frame: pd.DataFrame,
+    level: Level,
+    version: BoundaryVersion,
+    scheme: CodeScheme,
+    report: LoadReport,
+    options: ValidateOptions | None = None,
+) -> None:
+    """Replace ``level`` in ``version`` by the units of ``frame``; unchanged units stay as they
+    are (their rows carry over), changed ones get new rows, missing ones leave the version."""
+    report.rows = len(frame)
+    options = options or ValidateOptions()
+    if "geometry" in frame:
+        frame = _validate(session, frame, level, version.id, scheme, report, options)
+        if frame is None:
+            return
+        parents = list(frame.pop("_spatial_parent"))
+    else:
+        report.record(attribute_problems(frame["code"], frame["name"], level, scheme,
+                                         np.full(len(frame), None, dtype=object)))
+        if report.errors:
+            return
+        parents = _given_parents(session, frame, version.id)
+    existing = {u.code: u for u in store.units(session, version.id, level)}
+    new_rows = []
+    geoms = list(frame.geometry.values) if "geometry" in frame else [None] * len(frame)
+    records = frame.drop(columns=["geometry"], errors="ignore").to_dict("records")
+    for row, geom, parent in zip(records, geoms, parents, strict=True):
+        code = row["code"]
+        if PARENT_LEVEL[level] is not None and parent is None:
+            report.errors.append(f"{code} {row['name']}: 找不到上级 no {PARENT_LEVEL[level]} "
+                                 "contains it")
+            continue
+        if parent is not None and not code.startswith(parent):
+            report.warnings.append(scheme.problem(code, level, parent))
+        attrs = _attrs(row)
+        old = existing.pop(code, None)
+        if old is not None and _same(old, row["name"], parent, attrs, geom):
+            report.unchanged.append(code)
+            continue
+        if old is not None:
+            store.detach(session, old, version.id)
+            report.changed.append(code)
+        else:
+            report.added.append(code)
+        new_rows.append({
+            "code": code, "name": row["name"], "level": level.value, "parent_code": parent,
+            "version_low": version.id, "version_high": version.id, "attrs": attrs,
+            "geom": geom,
+        })
+    for code, old in existing.items():
+        store.detach(session, old, version.id)
+        report.removed.append(code)
+    session.flush()  # detached rows first: a changed unit's new row reuses its code
+    if new_rows:
+        _insert_units(session, new_rows)
+    session.flush()
+
+
+_COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high", "attrs",
+            "geom")
+
+
+def _insert_units(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new unit rows in bulk: COPY on PostGIS, one executemany on SpatiaLite. A city's
+    200,000 buildings would otherwise spend most of the load building ORM objects."""
+    if session.get_bind().dialect.name == "postgresql":
+        geoms = np.asarray([r["geom"] for r in rows], dtype=object)
+        ewkb = shapely.to_wkb(shapely.set_srid(geoms, STORAGE_SRID), hex=True,
+                              include_srid=True)
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY unit ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for row, geom in zip(rows, ewkb, strict=True):
+                copy.write_row((row["code"], row["name"], row["level"], row["parent_code"],
+                                row["version_low"], row["version_high"],
+                                json.dumps(row["attrs"], ensure_ascii=False), geom))
+        return
+    for row in rows:
+        row["geom"] = None if row["geom"] is None else from_shape(row["geom"],
+                                                                  srid=STORAGE_SRID)
+    session.execute(insert(Unit), rows)
+
+
+def load_boundaries(
+    db: Database,
+    path: str | Path,
+    level: Level,
+    *,
+    commit: bool = False,
+    version_id: int | None = None,
+    label: str | None = None,
+    repair: bool = False,
+    tolerances: Tolerances | None = None,
+    intended_gaps: str | Path | None = None,
+    **read_options: Any,
+) -> LoadReport:
+    """Load one level from a file into a new version (or an existing inactive one).
+
+    Dry run unless ``commit``; on commit, errors abort the whole load and nothing is written.
+    ``repair`` fixes invalid polygons with ``make_valid`` (and reports each repair);
+    ``intended_gaps`` is a polygon file of places meant to be outside every child (parks,
+    rivers), so their gaps in the parent's coverage are not reported.
+    """
+    frame, source = read_source(path, level, **read_options)
+    options = ValidateOptions(repair, tolerances, _read_gaps(intended_gaps))
+    scheme = CodeScheme(db.settings.code_widths)
+    with db.write(commit=commit) as session:
+        if version_id is None:
+            version = store.create_version(session, label or f"load {Path(path).name}")
+        else:
+            version = store.get_version(session, version_id)
+            if version.is_active:
+                raise LoadError(
+                    f"版本 {version_id} 正在生效，不能直接修改 version {version_id} is active; "
+                    "load into a new version and activate it"
+                )
+        report = LoadReport(level.value, str(path), version.id, committed=commit,
+                            encoding=source.encoding, crs=source.crs, fields=source.fields)
+        apply_units(session, frame, level, version, scheme, report, options)
+        if not report.errors and (report.added or report.changed or report.removed):
+            _reparent_children(session, level, version, report)
+        if report.errors and commit:
+            raise LoadError(
+                f"{len(report.errors)} 个错误，未写入 {len(report.errors)} error(s); nothing "
+                "was written", details=report.errors[:50],
+            )
+    return report
+
+
+def _reparent_children(session: Session, level: Level, version: BoundaryVersion,
+                       report: LoadReport) -> None:
+    """Give the next level down the parents it has in the redrawn level (loading only new
+    communities must not leave grids pointing at communities that are gone); a child that no
+    new unit covers is an error, so such a load cannot be committed."""
+    child = next((c for c, p in PARENT_LEVEL.items() if p == level), None)
+    if child is None or child not in SPATIAL_LEVELS:
+        return
+    children = store.units(session, version.id, child)
+    if not children:
+        return
+    parents = store.units(session, version.id, level)
+    geoms = np.asarray([to_shape(u.geom) for u in children], dtype=object)
+    found = spatial_parents(geoms, np.ones(len(geoms), dtype=bool), [p.code for p in parents],
+                            np.asarray([to_shape(p.geom) for p in parents], dtype=object))
+    problems = []
+    for unit, parent in zip(children, found, strict=True):
+        if parent == unit.parent_code:
+            continue
+        if parent is None:
+            problems.append(Problem(
+                "orphaned_child", ERROR, [unit.code], f"{unit.code} {unit.name}: 新的{level}"
+                f"中没有覆盖它的单元 no {level} of the new boundaries covers this {child}",
+                None, _point(to_shape(unit.geom))))
+            continue
+        problems.append(Problem(
+            "reparented", WARNING, [unit.code, unit.parent_code or "", parent],
+            f"{unit.code}: 上级由 {unit.parent_code} 改为 {parent} parent changes from "
+            f"{unit.parent_code} to {parent}", None, None))
+        if unit.version_low == version.id:
+            unit.parent_code = parent
+            continue
+        store.detach(session, unit, version.id)
+        session.add(Unit(code=unit.code, name=unit.name, level=unit.level, parent_code=parent,
+                         version_low=version.id, version_high=version.id,
+                         attrs=dict(unit.attrs or {}),
+                         geom=from_shape(to_shape(unit.geom), srid=STORAGE_SRID)))
+    report.record(problems)
+    session.flush()
+
+
+def _point(geom) -> tuple[float, float]:
+    p = shapely.point_on_surface(geom)
+    return (p.x, p.y)
+
+
+def _read_gaps(path: str | Path | None) -> list:
+    if path is None:
+        return []
+    try:
+        frame = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # GDAL's errors are many and untyped; report the reason
+        raise LoadError(f"无法读取 cannot read intended gaps {path}: {exc}") from exc
+    if frame.crs is None:
+        raise LoadError(f"{Path(path).name} 没有坐标系 has no CRS (.prj)")
+    return list(frame.to_crs(epsg=STORAGE_SRID).geometry.values)
+
+
+def load_party_orgs(db: Database, path: str | Path, *, commit: bool = False) -> int:
+    """Insert or update the Party organisations of a CSV (unit_code, level, org_type, name,
+    secretary, contact), keyed by unit code. Returns the row count."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns = ["unit_code", "level", "org_type", "name", "secretary", "contact"]
+    _require_columns(frame, columns, path)
+    with db.write(commit=commit) as session:
+        known = store.party_orgs(session, frame["unit_code"])
+        for row in frame[columns].to_dict("records"):
+            org = known.get(row["unit_code"]) or PartyOrg(unit_code=row["unit_code"])
+            for key, value in row.items():
+                setattr(org, key, value)
+            session.add(org)
+    return len(frame)
+
+
+def load_grid_workers(db: Database, path: str | Path, *, commit: bool = False) -> int:
+    """Replace the grid workers of every grid named in a CSV (grid_code, name, phone, role)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns = ["grid_code", "name", "phone", "role"]
+    _require_columns(frame, columns, path)
+    with db.write(commit=commit) as session:
+        for workers in store.grid_workers(session, set(frame["grid_code"])).values():
+            for worker in workers:
+                session.delete(worker)
+        session.flush()
+        session.add_all(GridWorker(**row) for row in frame[columns].to_dict("records"))
+    return len(frame)
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LoadError(f"{Path(path).name} 缺少列 lacks column(s): {', '.join(missing)}")

@@ -1,0 +1,144 @@
+"""The incident page's map: the owning grid highlighted, the building if any, the path up the
+ladder grid → community → street → each summoned department, and the audit trail beside it."""
+
+from __future__ import annotations
+
+from html import escape
+
+import folium
+from geoalchemy2.shape import to_shape
+from sqlalchemy.orm import Session
+
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.incidents.categories import CategoryBook
+from grid.incidents.models import Incident
+from grid.settings import Settings
+from maps.basemap import display_shift, new_map, shift_geometry
+from maps.layers import Panel
+from maps.text import ACTIONS, LADDER, STATES, UNIT_STYLES, marker_colour, t, word
+
+HIGHLIGHT = {"color": "#d7301f", "weight": 4, "fillColor": "#fc8d59", "fillOpacity": 0.25}
+
+
+def _outline(geom, style: dict, name: str, class_name: str) -> folium.GeoJson:
+    """A polygon outline with a CSS class the browser tests (and stylesheets) can find."""
+    return folium.GeoJson(
+        {"type": "Feature", "geometry": geom.__geo_interface__,
+         "properties": {"name": name}},
+        style_function=lambda _f, s={**style, "className": class_name}: s,
+        tooltip=name,
+    )
+
+
+def audit_panel(incident: Incident, category: str, lang: str) -> Panel:
+    """The audit trail as a panel beside the map."""
+    rows = "".join(
+        f'<tr class="audit-step"><td>{s.at:%Y-%m-%d %H:%M}</td>'
+        f"<td>{escape(word(ACTIONS, s.action, lang))}</td>"
+        f"<td>{escape(s.actor)} ({escape(s.actor_role)})</td>"
+        f"<td>{escape(word(LADDER, s.from_level, lang))} → "
+        f"{escape(word(LADDER, s.to_level, lang))}</td>"
+        f"<td>{escape(s.department or '')}</td><td>{escape(s.reason)}</td></tr>"
+        for s in incident.steps
+    )
+    return Panel(
+        f'<div id="audit" class="grid-panel"><h3 style="margin:0 0 4px">'
+        f"#{incident.id} {escape(category)}"
+        f"</h3><div>{t('state', lang)}: {escape(word(STATES, incident.state, lang))} · "
+        f"{t('level', lang)}: {escape(word(LADDER, incident.level, lang))}</div>"
+        f"<p>{escape(incident.description)}</p><h4>{t('audit', lang)}</h4>"
+        f'<table border="1" cellspacing="0" cellpadding="3">{rows}</table></div>'
+    )
+
+
+def incident_map(
+    session: Session,
+    settings: Settings,
+    incident: Incident,
+    categories: CategoryBook,
+    *,
+    lang: str = "zh",
+) -> folium.Map:
+    """The map of one incident, against the boundary version it was placed in (drawn shifted
+    to GCJ-02 when the basemap is Amap)."""
+    version = incident.boundary_version
+    shift = display_shift(settings)
+    point = shift_geometry(to_shape(incident.geom), shift)
+    fmap = new_map(settings)
+    fmap.get_root().header.add_child(folium.CssLink(f"{settings.static_url}/app/maps.css"))
+    # The audit trail sits beside the map, not over it (below it on a phone).
+    fmap.get_root().header.add_child(folium.Element(
+        "<style>@media (min-width: 801px) { .folium-map { width: calc(100% - 460px) "
+        "!important; } }</style>"))
+    category = categories.get(incident.category).label(lang)
+    fmap.get_root().header.add_child(folium.Element(
+        f"<title>#{incident.id} {escape(category)}</title>"))
+
+    chain = {}
+    for level, code in ((Level.street, incident.street_code),
+                        (Level.community, incident.community_code),
+                        (Level.grid, incident.grid_code),
+                        (Level.building, incident.building_code)):
+        if code:
+            unit = store.get_unit(session, version, code)
+            chain[level] = (unit, shift_geometry(store.shape_of(unit), shift))
+    for level in (Level.street, Level.community):
+        if level in chain:
+            unit, geom = chain[level]
+            _outline(geom, UNIT_STYLES[level], unit.name, f"unit-{level}").add_to(fmap)
+    if Level.grid in chain:
+        unit, geom = chain[Level.grid]
+        _outline(geom, HIGHLIGHT, unit.name, "owning-grid").add_to(fmap)
+        minx, miny, maxx, maxy = chain[Level.street][1].bounds if Level.street in chain \
+            else geom.bounds
+        fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    if Level.building in chain:
+        unit, geom = chain[Level.building]
+        _outline(geom, {"color": "#000", "weight": 2, "fillOpacity": 0.5}, unit.name,
+                 "owning-building").add_to(fmap)
+
+    _draw_ladder(fmap, incident, chain, point, lang)
+    folium.CircleMarker([point.y, point.x], radius=8, color="#ffffff", weight=2, fill=True,
+                        fill_color=marker_colour(incident.state, incident.level),
+                        fill_opacity=1, className="incident-marker",
+                        tooltip=f"#{incident.id} {category}").add_to(fmap)
+    fmap.add_child(audit_panel(incident, category, lang))
+    return fmap
+
+
+def _draw_ladder(fmap: folium.Map, incident: Incident, chain: dict, point, lang: str) -> None:
+    """The ladder: incident → grid → community → street, as far as the case climbed, then a
+    spoke from the street to each summoned department (placed around the street office)."""
+    reached = ["grid"] + [s.to_level for s in incident.steps if s.action == "escalate"]
+    stops = [(point.y, point.x, f"#{incident.id}")]
+    for level in (Level.grid, Level.community, Level.street):
+        if level.value in reached and level in chain:
+            unit, geom = chain[level]
+            rep = geom.representative_point()
+            at = next((s.at for s in incident.steps if s.to_level == level.value), None)
+            stops.append((rep.y, rep.x, f"{unit.name} {at:%m-%d %H:%M}" if at else unit.name))
+    folium.PolyLine([(y, x) for y, x, _ in stops], color="#d7191c", weight=4,
+                    dash_array="8 6", className="ladder-path").add_to(fmap)
+    for y, x, label in stops[1:]:
+        folium.CircleMarker([y, x], radius=6, color="#d7191c", fill=True,
+                            tooltip=label, className="ladder-stop").add_to(fmap)
+    if incident.summonses and Level.street in chain:
+        sy, sx = stops[-1][0], stops[-1][1]
+        for i, summons in enumerate(incident.summonses):
+            dy, dx = 0.002 * (1 + i % 3), 0.003 * (i - len(incident.summonses) / 2)
+            label = (f"{summons.department} {t('summoned', lang)} "
+                     f"{summons.summoned_at:%m-%d %H:%M}")
+            for key, at in (("reported_in", summons.reported_in_at), ("done", summons.done_at)):
+                if at:
+                    hours = (at - summons.summoned_at).total_seconds() / 3600
+                    label += (f" · {t(key, lang)} {at:%m-%d %H:%M}"
+                              f"（{t('after', lang)} {hours:.1f} h）")
+            folium.PolyLine([(sy, sx), (sy + dy, sx + dx)], color="#7b3294", weight=3,
+                            className="ladder-department").add_to(fmap)
+            html = (f'<div class="department-label" style="font:12px sans-serif;'
+                    f'white-space:nowrap;background:#fff;border:1px solid #7b3294;'
+                    f'display:inline-block;padding:0 3px">{escape(label)}</div>')
+            folium.Marker([sy + dy, sx + dx], tooltip=label, icon=folium.DivIcon(
+                icon_size=(320, 18), icon_anchor=(0, 9), class_name="department-icon",
+                html=html)).add_to(fmap)

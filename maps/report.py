@@ -1,0 +1,111 @@
+"""The grid worker's phone page (网格员上报): locate me or tap the map, category, note, photo.
+
+A plain, mobile-first HTML page on the vendored Leaflet (no Folium: it is a form with a map, not
+a map with layers). The browser does the work in ``maps/static/app/report.js``: it calls
+``GET /api/v1/locate`` to show the owning grid and Party branch before sending, uploads the
+photo to ``POST /api/v1/incidents/attachments``, posts ``POST /api/v1/incidents`` naming it,
+and keeps a draft in ``localStorage`` when the network is down, sending it when the
+connection returns (drafts carry no photo).
+
+Coordinates: browser geolocation gives WGS 84 (sent with ``crs="wgs84"``); a tap on a map gives
+the map's own coordinates — CGCS2000 on our boundaries, GCJ-02 on an Amap basemap — and is sent
+with that crs, so the server stores CGCS2000 either way.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from sqlalchemy.orm import Session
+
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.settings import Settings
+from maps.assets import CDN_TO_LOCAL, UnvendoredAssetError, remote_references
+from maps.basemap import MAX_ZOOM, display_shift, tile_layers
+from maps.street import TOLERANCE, _geometry
+
+#: A user scoped to more grids than this gets no outlines on the phone (a city would be MBs).
+MAX_GRIDS = 500
+
+TEXT = {
+    "title": {"zh": "网格员上报", "en": "Report a problem"},
+    "locate": {"zh": "定位我", "en": "Locate me"},
+    "tap": {"zh": "或在地图上点选位置", "en": "or tap the map"},
+    "category": {"zh": "事件类别", "en": "Category"},
+    "note": {"zh": "情况说明", "en": "Note"},
+    "photo": {"zh": "现场照片", "en": "Photo"},
+    "send": {"zh": "上报", "en": "Send"},
+    "owner": {"zh": "所属网格", "en": "Owning grid"},
+    "branch": {"zh": "网格党支部", "en": "Grid Party branch"},
+    "worker": {"zh": "网格员", "en": "Grid worker"},
+    "no_place": {"zh": "请先定位或点选位置", "en": "Locate yourself or tap the map first"},
+    "sent": {"zh": "已上报，事件编号", "en": "Sent, incident"},
+    "draft": {"zh": "网络中断：已存为草稿，联网后自动发送",
+              "en": "Offline: saved as a draft, sent when the network returns"},
+    "drafts": {"zh": "待发送草稿", "en": "Drafts waiting"},
+    "outside": {"zh": "位置不在任何网格内", "en": "Outside every grid"},
+    "no_photo": {"zh": "照片未上传：服务器尚未开放附件接口",
+                 "en": "Photo not uploaded: the server has no attachment endpoint yet"},
+    "no_photo_draft": {"zh": "照片未存入草稿，请联网后补传",
+                       "en": "the photo is not kept in the draft"},
+    "photo_sent": {"zh": "照片已上传", "en": "Photo uploaded"},
+    "geo_error": {"zh": "无法定位，请在地图上点选", "en": "Cannot locate: tap the map instead"},
+}
+
+_LEAFLET = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet"
+
+
+def _scope_grids(session: Session, settings: Settings, version_id: int, user) -> dict:
+    grids = [g for g in store.units(session, version_id, Level.grid) if user.covers(g.code)]
+    if len(grids) > MAX_GRIDS:
+        grids = []
+    shift = display_shift(settings)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": g.code, "name": g.name},
+         "geometry": _geometry(store.shape_of(g), shift, TOLERANCE[False])} for g in grids]}
+
+
+def report_page(session: Session, settings: Settings, version_id: int, user, *, token: str,
+                lang: str = "zh") -> str:
+    """The HTML of the report page for ``user`` (its token is embedded for the API calls)."""
+    static = settings.static_url.rstrip("/")
+    config = {
+        "token": token, "lang": lang, "api": "/api/v1",
+        "gcj02": settings.basemap == "amap", "maxZoom": MAX_ZOOM,
+        "tiles": [{"url": t.url, "attribution": t.attribution, "subdomains": t.subdomains}
+                  for t in tile_layers(settings)[:1]],
+        "grids": _scope_grids(session, settings, version_id, user),
+        "text": {k: v.get(lang, v["zh"]) for k, v in TEXT.items()},
+    }
+    text = config["text"]
+    blob = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    html = f"""<!DOCTYPE html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(text['title'])}</title>
+<link rel="stylesheet" href="{static}/{CDN_TO_LOCAL[_LEAFLET + '.css']}">
+<link rel="stylesheet" href="{static}/app/report.css">
+</head><body>
+<header><h1>{escape(text['title'])}</h1><span id="drafts"></span></header>
+<div id="map"></div>
+<form id="report" novalidate>
+  <div class="row"><button type="button" id="locate">{escape(text['locate'])}</button>
+    <small>{escape(text['tap'])}</small></div>
+  <div id="owner" class="owner" hidden></div>
+  <label>{escape(text['category'])}<select id="category" name="category" required></select></label>
+  <label>{escape(text['note'])}<textarea id="note" name="note" rows="3"></textarea></label>
+  <label>{escape(text['photo'])}<input id="photo" name="photo" type="file" accept="image/*"
+    capture="environment"></label>
+  <button type="submit" id="send">{escape(text['send'])}</button>
+  <div id="status" role="status"></div>
+</form>
+<script src="{static}/{CDN_TO_LOCAL[_LEAFLET + '.js']}"></script>
+<script>window.GRID_REPORT = {blob};</script>
+<script src="{static}/app/report.js"></script>
+</body></html>"""
+    remote = remote_references(html)
+    if remote:  # the same guarantee render_localized gives the Folium pages
+        raise UnvendoredAssetError(remote[0])
+    return html

@@ -1,0 +1,204 @@
+/* The grid worker's report page (see maps/report.py). Geolocation gives WGS 84; a tap gives
+ * the map's coordinates (GCJ-02 on an Amap basemap, CGCS2000 otherwise); the point is sent with
+ * its crs and the server converts. A report that cannot reach the server is kept in
+ * localStorage and sent when the browser is online again. */
+(function () {
+  'use strict';
+  var C = window.GRID_REPORT, T = C.text;
+  var DRAFTS = 'grid.report.drafts';
+  var headers = {'Authorization': 'Bearer ' + C.token};
+  var place = null;  // {lon, lat, crs}: what is sent
+  var marker = null;
+
+  // WGS 84 -> GCJ-02 (the published algorithm, as grid/spatial/chinacrs.py), for drawing a
+  // geolocated point on an Amap basemap; the point itself is sent as WGS 84.
+  function outOfChina(lon, lat) { return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271; }
+  function gcj(lon, lat) {
+    if (outOfChina(lon, lat)) { return [lon, lat]; }
+    var a = 6378245.0, ee = 0.00669342162296594323, x = lon - 105.0, y = lat - 35.0, PI = Math.PI;
+    var dLat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+    dLat += (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0;
+    dLat += (20.0 * Math.sin(y * PI) + 40.0 * Math.sin(y / 3.0 * PI)) * 2.0 / 3.0;
+    dLat += (160.0 * Math.sin(y / 12.0 * PI) + 320 * Math.sin(y * PI / 30.0)) * 2.0 / 3.0;
+    var dLon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+    dLon += (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0;
+    dLon += (20.0 * Math.sin(x * PI) + 40.0 * Math.sin(x / 3.0 * PI)) * 2.0 / 3.0;
+    dLon += (150.0 * Math.sin(x / 12.0 * PI) + 300.0 * Math.sin(x / 30.0 * PI)) * 2.0 / 3.0;
+    var rad = lat / 180.0 * PI, magic = Math.sin(rad);
+    magic = 1 - ee * magic * magic;
+    var sq = Math.sqrt(magic);
+    dLat = (dLat * 180.0) / ((a * (1 - ee)) / (magic * sq) * PI);
+    dLon = (dLon * 180.0) / (a / sq * Math.cos(rad) * PI);
+    return [lon + dLon, lat + dLat];
+  }
+
+  var map = L.map('map', {maxZoom: C.maxZoom, zoomControl: true});
+  C.tiles.forEach(function (t) {
+    L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains, maxZoom: C.maxZoom,
+      maxNativeZoom: 18}).addTo(map);
+  });
+  var grids = L.geoJSON(C.grids, {
+    style: {color: '#2c7fb8', weight: 1.5, fillOpacity: 0.05},
+    onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name); }
+  }).addTo(map);
+  if (grids.getLayers().length) { map.fitBounds(grids.getBounds()); } else { map.setView([39.9, 116.4], 12); }
+
+  function status(msg, error) {
+    var el = document.getElementById('status');
+    el.textContent = msg;
+    el.className = error ? 'error' : '';
+  }
+
+  function api(path, options) {
+    options = options || {};
+    options.headers = Object.assign({}, headers, options.headers || {});
+    return fetch(C.api + path, options);
+  }
+
+  function setPlace(p, display) {
+    place = p;
+    if (marker) { marker.setLatLng(display); } else {
+      marker = L.circleMarker(display, {radius: 9, color: '#fff', weight: 2, fillColor: '#c1272d',
+        fillOpacity: 1, className: 'report-point'}).addTo(map);
+    }
+    document.body.setAttribute('data-place', p.lon.toFixed(6) + ',' + p.lat.toFixed(6) + ',' + p.crs);
+    showOwner(p);
+  }
+
+  function showOwner(p) {
+    var box = document.getElementById('owner');
+    api('/locate?lon=' + p.lon + '&lat=' + p.lat + '&crs=' + p.crs).then(function (r) {
+      return r.json();
+    }).then(function (loc) {
+      box.hidden = false;
+      if (!loc.covered) { box.textContent = T.outside; box.className = 'owner outside'; return; }
+      var chain = loc.owners.chain || [], grid = null;
+      chain.forEach(function (c) { if (c.level === 'grid') { grid = c; } });
+      var workers = (loc.owners.grid_workers || []).map(function (w) { return w.name; }).join('、');
+      box.className = 'owner';
+      box.innerHTML = '';
+      [[T.owner, grid ? grid.name : '', 'owner-grid'],
+       [T.branch, grid && grid.party_org ? grid.party_org.name : '', 'owner-branch'],
+       [T.worker, workers, 'owner-worker']].forEach(function (row) {
+        var div = document.createElement('div');
+        div.innerHTML = '<b></b>: <span></span>';
+        div.firstChild.textContent = row[0];
+        div.lastChild.textContent = row[1];
+        div.lastChild.className = row[2];
+        box.appendChild(div);
+      });
+    }).catch(function () { box.hidden = true; });
+  }
+
+  map.on('click', function (e) {
+    setPlace({lon: e.latlng.lng, lat: e.latlng.lat, crs: C.gcj02 ? 'gcj02' : 'cgcs2000'}, e.latlng);
+  });
+
+  document.getElementById('locate').addEventListener('click', function () {
+    if (!navigator.geolocation) { status(T.geo_error, true); return; }
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      var lon = pos.coords.longitude, lat = pos.coords.latitude;
+      var shown = C.gcj02 ? gcj(lon, lat) : [lon, lat];
+      setPlace({lon: lon, lat: lat, crs: 'wgs84'}, [shown[1], shown[0]]);
+      map.setView([shown[1], shown[0]], Math.max(map.getZoom(), 17));
+    }, function () { status(T.geo_error, true); }, {enableHighAccuracy: true, timeout: 15000});
+  });
+
+  api('/categories?lang=' + C.lang).then(function (r) { return r.json(); }).then(function (cats) {
+    var select = document.getElementById('category');
+    cats.forEach(function (c) {
+      var o = document.createElement('option');
+      o.value = c.code;
+      o.textContent = c.code + ' ' + (c.label || c.name || '');
+      select.appendChild(o);
+    });
+  });
+
+  function drafts() { try { return JSON.parse(localStorage.getItem(DRAFTS) || '[]'); } catch (e) { return []; } }
+  function saveDrafts(list) {
+    localStorage.setItem(DRAFTS, JSON.stringify(list));
+    document.getElementById('drafts').textContent = list.length ? T.drafts + ' ' + list.length : '';
+    document.body.setAttribute('data-drafts', list.length);
+  }
+
+  // Resolves to the created incident; rejects with {offline: true} when the network is down.
+  function send(body) {
+    return api('/incidents', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify(body)}).catch(function () { throw {offline: true}; }).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) { throw {message: data.message || r.statusText}; }
+        return data;
+      });
+    });
+  }
+
+  // The photo goes first (POST /incidents/attachments); the report then names it.
+  // Resolves to {ids: [...], note: ''}; a server without the endpoint (404/405) gets none.
+  var ATTACH = ['/incidents/attachments', '/attachments'];
+  function uploadPhoto(file, at) {
+    at = at || 0;
+    if (!file) { return Promise.resolve({ids: [], note: ''}); }
+    if (at >= ATTACH.length) { return Promise.resolve({ids: [], note: T.no_photo}); }
+    var form = new FormData();
+    form.append('file', file);
+    return api(ATTACH[at], {method: 'POST', body: form}).catch(function () {
+      throw {offline: true};
+    }).then(function (r) {
+      if (r.status === 404 || r.status === 405) { return uploadPhoto(file, at + 1); }
+      return r.json().then(function (data) {
+        if (!r.ok) { throw {message: data.message || r.statusText}; }
+        return {ids: [data.id], note: T.photo_sent};
+      });
+    });
+  }
+
+  var flushing = false;
+  function flush() {
+    var list = drafts();
+    if (flushing || !list.length) { return Promise.resolve(0); }
+    flushing = true;
+    var sent = 0;
+    function next() {
+      if (!list.length) { return Promise.resolve(); }
+      return send(list[0]).then(function (inc) {
+        list.shift(); sent++; saveDrafts(list);
+        status(T.sent + ' #' + inc.id);
+        document.body.setAttribute('data-sent', inc.id);
+        return next();
+      }, function (err) {
+        if (!err.offline) { list.shift(); saveDrafts(list); status(err.message, true); return next(); }
+      });
+    }
+    return next().then(function () { flushing = false; return sent; });
+  }
+
+  document.getElementById('report').addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!place) { status(T.no_place, true); return; }
+    var body = {lon: place.lon, lat: place.lat, crs: place.crs, source: 'patrol',
+      category: document.getElementById('category').value,
+      description: document.getElementById('note').value};
+    var file = document.getElementById('photo').files[0];
+    var note = '';
+    uploadPhoto(file).then(function (photo) {
+      note = photo.note;
+      if (photo.ids.length) { body.attachments = photo.ids; }
+      return send(body);
+    }).then(function (inc) {
+      document.body.setAttribute('data-sent', inc.id);
+      status(T.sent + ' #' + inc.id + (note ? ' · ' + note : ''));
+    }, function (err) {
+      if (err.offline) {
+        // Drafts keep no photo: localStorage holds a few MB at most.
+        var list = drafts(); list.push(body); saveDrafts(list);
+        status(T.draft + (file ? ' · ' + T.no_photo_draft : ''), true);
+      } else { status(err.message, true); }
+    });
+  });
+
+  window.addEventListener('online', flush);
+  setInterval(flush, 15000);
+  saveDrafts(drafts());
+  flush();
+  window.gridReport = {flush: flush, drafts: drafts};
+})();

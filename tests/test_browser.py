@@ -1,0 +1,351 @@
+"""The pages in a real headless Chromium (Debian's, driven by Playwright): layers switch, markers
+cluster, popups name the Party branch, filters filter, the incident page draws the ladder, a grid
+worker reports from a phone (also offline, as a draft sent later), Amap shifts overlays to
+GCJ-02 — and no request leaves the machine. Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import uvicorn
+from playwright.sync_api import sync_playwright
+
+from grid.api.app import create_app
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.spatial.chinacrs import wgs84_to_gcj02
+from tests.conftest import auth
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+STREET = "110105001"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+
+
+def _serve(settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    return srv, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def server(demo):
+    """The app served by uvicorn on a free local port (basemap "none", the default)."""
+    srv, thread, url = _serve(demo.settings)
+    yield url
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def reported(demo, client, tokens) -> list[int]:
+    """Three incidents in three grids, one moved up to the street and whistled."""
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        grids = store.units(session, version, Level.grid)[::13][:3]
+        points = [store.shape_of(g).representative_point() for g in grids]
+    ids = []
+    for p in points:
+        r = client.post("/api/v1/incidents", headers=auth(tokens["street"]),
+                        json={"lon": p.x, "lat": p.y, "category": "Z003"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    for move, body in (("escalate", {"reason": "社区呼叫"}), ("escalate", {"reason": "街道"}),
+                       ("whistle", {"departments": ["城管执法", "住建"]})):
+        r = client.post(f"/api/v1/incidents/{ids[0]}/{move}", headers=auth(tokens["street"]),
+                        json=body)
+        assert r.status_code == 200, r.text
+    return ids
+
+
+def _page(browser, **context_options):
+    context = browser.new_context(**({"viewport": {"width": 1280, "height": 900}}
+                                     | context_options))
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page, requests, errors
+
+
+def _local_only(requests: list[str], base: str) -> None:
+    host = urlparse(base).netloc
+    outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+               and urlparse(u).netloc != host]
+    assert requests and not outside, outside
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _open_marker_popup(page, incident_id: int) -> None:
+    """Zoom until the incident's marker is out of its cluster, then click it."""
+    page.evaluate("""id => new Promise(done => {
+        const m = gridIncidents.markers.find(m => m.row[0] === id);
+        gridIncidents.cluster.zoomToShowLayer(m, () => {
+            m._icon.classList.add('under-test'); done(); });
+    })""", incident_id)
+    page.locator(".incident-marker.under-test").click()
+
+
+def test_street_map_layers_clusters_popups_and_filters(server, browser, tokens, reported,
+                                                       backend, client):
+    context, page, requests, errors = _page(browser)
+    page.goto(f"{server}/maps/streets/{STREET}?token={tokens['street']}",
+              wait_until="networkidle")
+    grid_paths = page.locator('path[stroke="#2c7fb8"]')
+    assert grid_paths.count() == 40
+    listed = client.get("/api/v1/incidents", params={"unit": STREET, "limit": 1000},
+                        headers=auth(tokens["street"])).json()
+    assert page.locator("body").get_attribute("data-shown") == str(len(listed))
+    assert len(listed) >= 3
+    drawn = page.locator(".incident-marker, .marker-cluster")
+    assert drawn.count() >= 1
+    assert page.locator("#legend .legend-overdue").count() == 1
+    assert "> " in page.locator("#legend").inner_text()  # the choropleth's top class
+
+    # Switch the grid layer off and on again in the layer control.
+    grid_toggle = page.locator(".leaflet-control-layers-overlays label", has_text="网格")
+    grid_toggle.locator("input").uncheck()
+    assert page.locator('path[stroke="#2c7fb8"]').count() == 0
+    grid_toggle.locator("input").check()
+    assert page.locator('path[stroke="#2c7fb8"]').count() == 40
+    # Buildings are not in the page: switched on and zoomed in, they come by bounding box.
+    page.locator(".leaflet-control-layers-overlays label", has_text="楼栋") \
+        .locator("input").check()
+    assert page.locator('path[stroke="#636363"]').count() == 0  # street zoom: too small
+    page.evaluate("Object.values(window).find(v => v instanceof L.Map).setZoom(16)")
+    page.wait_for_function("document.body.dataset.lazyUnits > 0", timeout=10000)
+    assert page.locator('path[stroke="#636363"]').count() > 0
+    assert any("/buildings.geojson?" in u and "bbox=" in u for u in requests)
+    page.locator(".leaflet-control-layers-overlays label", has_text="楼栋") \
+        .locator("input").uncheck()
+    page.evaluate("Object.values(window).find(v => v instanceof L.Map).setZoom(14)")
+    # The heat layer is a layer like the others.
+    page.locator(".leaflet-control-layers-overlays label", has_text="热力图") \
+        .locator("input").check()
+    assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
+
+    # Click the whistled incident's marker and read its Party chain in the popup.
+    _open_marker_popup(page, reported[0])
+    popup = page.locator(".leaflet-popup-content .incident-popup")
+    popup.wait_for(timeout=5000)
+    assert popup.locator(".party-branch").inner_text().endswith("党支部")
+    chain = popup.locator(".party-chain").inner_text().split(" → ")
+    assert len(chain) == 3 and chain[0].endswith("党支部") and chain[2].endswith("党工委")
+    assert "已吹哨" in popup.inner_text() and "街道吹哨" in popup.inner_text()
+    assert popup.locator("a.incident-link").get_attribute("href").startswith(
+        f"/maps/incidents/{reported[0]}")
+    _shot(page, f"street-map-{backend}")
+
+    # Filter by state: only whistled incidents remain, and the URL says so.
+    page.select_option(".grid-filters select[name=state]", "whistled")
+    whistled = [i for i in listed if i["state"] == "whistled"]
+    assert page.locator("body").get_attribute("data-shown") == str(len(whistled))
+    assert "state=whistled" in page.url and "token=" not in page.url
+    page.select_option(".grid-filters select[name=state]", "")
+    page.locator(".grid-filters input[name=overdue]").check()
+    assert page.locator("body").get_attribute("data-shown") == "0"  # nothing due yet
+
+    # Search a grid by code.
+    grid_code = reported and listed[0]["grid_code"]
+    page.locator(".leaflet-control-search input").press_sequentially(grid_code, delay=10)
+    page.locator(".leaflet-control-search .search-tip").first.wait_for(timeout=5000)
+    assert grid_code in page.locator(".leaflet-control-search .search-tooltip").inner_text()
+    _local_only(requests, server)
+    assert not errors, errors
+    context.close()
+
+
+def test_city_overview_links_streets(server, browser, tokens, reported, backend):
+    context, page, requests, errors = _page(browser)
+    page.goto(f"{server}/maps/city?token={tokens['admin']}&lang=en", wait_until="networkidle")
+    assert page.locator(".leaflet-control-layers-overlays").inner_text().count("Grids") == 1
+    assert int(page.locator("body").get_attribute("data-shown")) >= 3
+    _shot(page, f"city-{backend}")
+    _local_only(requests, server)
+    assert not errors, errors
+    context.close()
+
+
+def test_incident_page_highlights_grid_and_draws_the_ladder(server, browser, tokens, reported,
+                                                            backend):
+    context, page, requests, errors = _page(browser)
+    page.goto(f"{server}/maps/incidents/{reported[0]}?token={tokens['street']}",
+              wait_until="networkidle")
+    assert page.locator("path.owning-grid").count() == 1
+    assert page.locator("path.ladder-path").count() == 1
+    assert page.locator("path.ladder-department").count() == 2
+    assert page.locator("#audit tr.audit-step").count() == 4  # report, 2 escalations, whistle
+    assert "吹哨" in page.locator("#audit").inner_text()
+    # The audit trail is beside the map, not over it.
+    map_box = page.locator(".folium-map").bounding_box()
+    audit_box = page.locator("#audit").bounding_box()
+    assert map_box["x"] + map_box["width"] <= audit_box["x"]
+    _shot(page, f"incident-{backend}")
+    _local_only(requests, server)
+    assert not errors, errors
+    context.close()
+
+
+def _grid_point(demo, code):
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        p = store.shape_of(store.get_unit(session, version, code)).representative_point()
+    return p.x, p.y
+
+
+def test_phone_report_online_and_offline(server, browser, tokens, demo, client, backend):
+    lon, lat = _grid_point(demo, tokens["first_grid"])
+    context, page, requests, errors = _page(
+        browser, **PHONE, permissions=["geolocation"],
+        geolocation={"longitude": lon, "latitude": lat})
+    page.goto(f"{server}/report?token={tokens['grid_worker']}", wait_until="networkidle")
+    assert page.locator("#category option").count() >= 3
+    page.locator("#locate").click()
+    branch = page.locator("#owner .owner-branch")
+    branch.wait_for(timeout=5000)
+    assert branch.inner_text().endswith("党支部")
+    page.select_option("#category", "Z003")
+    page.fill("#note", "楼道堆物 (browser test)")
+    page.locator("#send").click()
+    page.wait_for_function("document.body.dataset.sent", timeout=10000)
+    first = int(page.locator("body").get_attribute("data-sent"))
+    got = client.get(f"/api/v1/incidents/{first}", headers=auth(tokens["street"])).json()
+    assert got["grid_code"] == tokens["first_grid"] and got["description"].startswith("楼道堆物")
+    _shot(page, f"report-{backend}")
+
+    # The network drops: the report becomes a draft, and is sent when the network returns.
+    context.set_offline(True)
+    page.fill("#note", "离线草稿 (browser test)")
+    page.locator("#send").click()
+    page.wait_for_function("document.body.dataset.drafts === '1'", timeout=5000)
+    _shot(page, f"report-offline-{backend}")
+    context.set_offline(False)
+    page.evaluate("gridReport.flush()")  # also fired by the 'online' event
+    page.wait_for_function(f"document.body.dataset.sent > {first}", timeout=10000)
+    second = int(page.locator("body").get_attribute("data-sent"))
+    got = client.get(f"/api/v1/incidents/{second}", headers=auth(tokens["street"])).json()
+    assert got["description"].startswith("离线草稿")
+    assert page.evaluate("gridReport.drafts().length") == 0
+    _local_only(requests, server)
+    assert not errors, errors
+    context.close()
+
+
+def test_no_basemap_requests_no_tile(server, browser, tokens, reported):
+    context, page, requests, errors = _page(browser)
+    page.goto(f"{server}/maps/streets/{STREET}?token={tokens['street']}",
+              wait_until="networkidle")
+    assert page.locator("img.leaflet-tile").count() == 0
+    assert not [u for u in requests if "tile" in u.lower()], requests
+    _local_only(requests, server)
+    context.close()
+
+
+def test_amap_basemap_shifts_overlays_to_gcj02(demo, browser, tokens, reported, backend):
+    """With Amap configured, a marker for a known WGS-84 point sits at its GCJ-02 spot. The
+    tiles are pointed at the local server (a 404 is fine) so nothing leaves the machine."""
+    probe, probe_thread, base = _serve(demo.settings)
+    settings = demo.settings.model_copy(update={
+        "basemap": "amap", "basemap_url": f"{base}/tiles/{{z}}/{{x}}/{{y}}.png?s={{s}}"})
+    srv, thread, url = _serve(settings)
+    try:
+        context, page, requests, errors = _page(browser)
+        page.goto(f"{url}/maps/streets/{STREET}?token={tokens['street']}",
+                  wait_until="networkidle")
+        assert [u for u in requests if "/tiles/" in u]  # the configured tile layer is drawn
+        with demo.db.read() as session:
+            from geoalchemy2.shape import to_shape
+
+            from grid.incidents.models import Incident
+
+            stored = to_shape(session.get(Incident, reported[1]).geom)
+        want_lon, want_lat = wgs84_to_gcj02(stored.x, stored.y)
+        drawn = page.evaluate("""id => {
+            const m = gridIncidents.markers.find(m => m.row[0] === id);
+            return [m.getLatLng().lng, m.getLatLng().lat]; }""", reported[1])
+        assert drawn == pytest.approx([want_lon, want_lat], abs=2e-6)
+        # The shift is real: hundreds of metres, tens of pixels at street zoom.
+        offset = page.evaluate("""([a, b]) => {
+            const p = map => map.latLngToContainerPoint(L.latLng(a[1], a[0]))
+                .distanceTo(map.latLngToContainerPoint(L.latLng(b[1], b[0])));
+            const map = Object.values(window).find(v => v instanceof L.Map);
+            return p(map); }""", [[stored.x, stored.y], drawn])
+        assert offset > 10
+        _shot(page, f"street-map-amap-{backend}")
+        outside = [u for u in requests if urlparse(u).netloc not in (urlparse(url).netloc,
+                                                                      urlparse(base).netloc)]
+        assert not outside, outside
+        context.close()
+    finally:
+        for s, th in ((srv, thread), (probe, probe_thread)):
+            s.should_exit = True
+            th.join(10)
+
+
+def test_phone_report_uploads_the_photo(demo, browser, tokens, client, backend, tmp_path):
+    """The photo from the camera input goes to POST /attachments and the report names it."""
+    import io
+
+    from PIL import Image
+
+    photo = tmp_path / "photo.jpg"
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(buffer, format="JPEG")
+    photo.write_bytes(buffer.getvalue())
+    settings = demo.settings.model_copy(update={"attachments_dir": tmp_path / "attachments"})
+    srv, thread, url = _serve(settings)
+    try:
+        lon, lat = _grid_point(demo, tokens["first_grid"])
+        context, page, requests, errors = _page(
+            browser, **PHONE, permissions=["geolocation"],
+            geolocation={"longitude": lon, "latitude": lat})
+        page.goto(f"{url}/report?token={tokens['grid_worker']}", wait_until="networkidle")
+        page.locator("#locate").click()
+        page.locator("#owner .owner-branch").wait_for(timeout=5000)
+        page.set_input_files("#photo", str(photo))
+        page.fill("#note", "带照片 (browser test)")
+        page.locator("#send").click()
+        page.wait_for_function("document.body.dataset.sent", timeout=10000)
+        sent = int(page.locator("body").get_attribute("data-sent"))
+        got = client.get(f"/api/v1/incidents/{sent}", headers=auth(tokens["street"])).json()
+        assert any(step.get("attachments") for step in got["steps"]), got["steps"]
+        assert "照片已上传" in page.locator("#status").inner_text()
+        assert list((tmp_path / "attachments").rglob("*"))  # the bytes are on disk
+        _shot(page, f"report-photo-{backend}")
+        _local_only(requests, url)
+        assert not errors, errors
+        context.close()
+    finally:
+        srv.should_exit = True
+        thread.join(10)
