@@ -23,7 +23,7 @@ _CPG_ALIASES = {
 }
 
 #: Tell-tale sequences: UTF-8 read as GBK (锟斤拷 from U+FFFD), Latin-1 read of UTF-8/GBK.
-_MOJIBAKE = re.compile("锟斤拷|烫烫|屯屯|\ufffd|[\u00c0-\u00ff][\u0080-\u00ff]")
+MOJIBAKE = re.compile("锟斤拷|烫烫|屯屯|\ufffd|[\u00c0-\u00ff][\u0080-\u00ff]")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def looks_garbled(text: str) -> bool:
     was meant, or CJK text that is really UTF-8 bytes read as GBK (it round-trips back)."""
     if not text:
         return False
-    if _MOJIBAKE.search(text):
+    if MOJIBAKE.search(text):
         return True
     if text.isascii():
         return False

@@ -9,7 +9,6 @@ same rule as locate.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grid.db import STORAGE_SRID, Database
@@ -36,8 +34,18 @@ from grid.spatial.validate import (
     Problem,
     Tolerances,
     attribute_problems,
+    check_geometries,
+    prefix_problems,
+    relational_problems,
     spatial_parents,
-    validate_units,
+)
+from grid.spatial.write import (
+    UnitWriter,
+    attrs_json,
+    level_shapes,
+    plan_level,
+    reparent_rows,
+    shapes,
 )
 
 #: Parent-code columns accepted for resident groups, which have no polygon to place.
@@ -216,67 +224,32 @@ def _rename(frame: pd.DataFrame, fields: FieldMap) -> pd.DataFrame:
     return frame
 
 
-def _attrs(row: dict[str, Any]) -> dict[str, Any]:
-    skip = {"code", "name", "geometry", *PARENT_FIELDS}
-    out = {}
-    for key, value in row.items():
-        if key in skip or value is None or (isinstance(value, float) and pd.isna(value)):
-            continue
-        out[str(key)] = value.item() if hasattr(value, "item") else value
-    return out
+def _texts(column: pd.Series) -> np.ndarray:
+    """A text column as an object array of str (missing → empty)."""
+    values = column.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = ""
+    return values
 
 
-def _validate(session: Session, frame: gpd.GeoDataFrame, level: Level, version_id: int,
-              scheme: CodeScheme, report: LoadReport, options: ValidateOptions
-              ) -> gpd.GeoDataFrame | None:
-    """Run the validator; record its problems; return the frame with parents and normalised
-    MultiPolygons, or None when there are errors."""
-    parent_level = PARENT_LEVEL[level]
-    parents = store.units(session, version_id, parent_level) if parent_level else []
-    if parent_level is not None and not parents:
-        raise LoadError(
-            f"版本 {version_id} 中没有上级层级 {parent_level} 的单元 version {version_id} has no "
-            f"{parent_level} units to place {level} units in: load {parent_level} first"
-        )
-    attr_parents = None
-    if "parent_code" in frame.columns:
-        attr_parents = [None if v is None or (isinstance(v, float) and pd.isna(v))
-                        else str(v).strip() or None for v in frame["parent_code"]]
-    geoms = shapely.force_2d(frame.geometry.values)
-    result = validate_units(
-        frame["code"], frame["name"], geoms, level, scheme,
-        [p.code for p in parents], [to_shape(p.geom) for p in parents], attr_parents,
-        repair=options.repair, tolerances=options.tolerances,
-        intended_gaps=options.intended_gaps,
-    )
-    report.record(result.problems)
-    if report.errors:
+def _attr_parents(frame: pd.DataFrame) -> np.ndarray | None:
+    """The parent codes a file states (None where empty), or None without such a column."""
+    if "parent_code" not in frame.columns:
         return None
-    geoms = np.asarray(result.geometry, dtype=object)
-    single = shapely.get_type_id(geoms) == 3  # Polygon → MultiPolygon, in one call
+    given = pd.Series(frame["parent_code"].to_numpy(dtype=object), dtype=object)
+    text = given.where(pd.notna(given), "").astype(str).str.strip()
+    return np.where(text == "", None, text.to_numpy(dtype=object))
+
+
+def _multipolygons(geoms: np.ndarray) -> np.ndarray:
+    """Polygons as one-part MultiPolygons (the column type), in one call."""
+    single = shapely.get_type_id(geoms) == 3
     if single.any():
+        geoms = geoms.copy()
         geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(single.sum()))
-    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=STORAGE_SRID))
-    frame["_spatial_parent"] = result.parents
-    return frame
-
-
-def _given_parents(session: Session, frame: pd.DataFrame, version_id: int) -> list[str | None]:
-    column = next((f for f in PARENT_FIELDS if f in frame.columns), None)
-    if column is None:
-        raise LoadError(f"居民小组需要楼栋编码列 resident groups need a column {PARENT_FIELDS}")
-    buildings = {u.code for u in store.units(session, version_id, Level.building)}
-    return [code if code in buildings else None for code in frame[column]]
-
-
-def _same(unit: Unit, name: str, parent: str | None, attrs: dict, geom) -> bool:
-    if (unit.name, unit.parent_code, unit.attrs or {}) != (name, parent, attrs):
-        return False
-    if geom is None or unit.geom is None:
-        return geom is None and unit.geom is None
-    return shapely.equals_exact(
-        shapely.normalize(to_shape(unit.geom)), shapely.normalize(geom), tolerance=1e-9
-    )
+    return geoms
 
 
 def apply_units(
@@ -289,79 +262,88 @@ def apply_units(
     options: ValidateOptions | None = None,
 ) -> None:
     """Replace ``level`` in ``version`` by the units of ``frame``; unchanged units stay as they
-    are (their rows carry over), changed ones get new rows, missing ones leave the version."""
+    are (their rows carry over), changed ones get new rows, missing ones leave the version.
+
+    The geometries are checked and their parents found first; when that already shows an
+    error nothing is written. Otherwise the rows are written (on PostGIS, streamed by COPY
+    while the rest of the report is computed) and the caller's transaction decides: the
+    report's errors roll it back.
+    """
     report.rows = len(frame)
     options = options or ValidateOptions()
-    if "geometry" in frame:
-        frame = _validate(session, frame, level, version.id, scheme, report, options)
-        if frame is None:
-            return
-        parents = list(frame.pop("_spatial_parent"))
-    else:
-        report.record(attribute_problems(frame["code"], frame["name"], level, scheme,
-                                         np.full(len(frame), None, dtype=object)))
-        if report.errors:
-            return
-        parents = _given_parents(session, frame, version.id)
-    existing = {u.code: u for u in store.units(session, version.id, level)}
-    new_rows = []
-    geoms = list(frame.geometry.values) if "geometry" in frame else [None] * len(frame)
-    records = frame.drop(columns=["geometry"], errors="ignore").to_dict("records")
-    for row, geom, parent in zip(records, geoms, parents, strict=True):
-        code = row["code"]
-        if PARENT_LEVEL[level] is not None and parent is None:
-            report.errors.append(f"{code} {row['name']}: 找不到上级 no {PARENT_LEVEL[level]} "
-                                 "contains it")
-            continue
-        if parent is not None and not code.startswith(parent):
-            report.warnings.append(scheme.problem(code, level, parent))
-        attrs = _attrs(row)
-        old = existing.pop(code, None)
-        if old is not None and _same(old, row["name"], parent, attrs, geom):
-            report.unchanged.append(code)
-            continue
-        if old is not None:
-            store.detach(session, old, version.id)
-            report.changed.append(code)
-        else:
-            report.added.append(code)
-        new_rows.append({
-            "code": code, "name": row["name"], "level": level.value, "parent_code": parent,
-            "version_low": version.id, "version_high": version.id, "attrs": attrs,
-            "geom": geom,
-        })
-    for code, old in existing.items():
-        store.detach(session, old, version.id)
-        report.removed.append(code)
-    session.flush()  # detached rows first: a changed unit's new row reuses its code
-    if new_rows:
-        _insert_units(session, new_rows)
-    session.flush()
-
-
-_COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high", "attrs",
-            "geom")
-
-
-def _insert_units(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert new unit rows in bulk: COPY on PostGIS, one executemany on SpatiaLite. A city's
-    200,000 buildings would otherwise spend most of the load building ORM objects."""
-    if session.get_bind().dialect.name == "postgresql":
-        geoms = np.asarray([r["geom"] for r in rows], dtype=object)
-        ewkb = shapely.to_wkb(shapely.set_srid(geoms, STORAGE_SRID), hex=True,
-                              include_srid=True)
-        raw = session.connection().connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(
-                f"COPY unit ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-            for row, geom in zip(rows, ewkb, strict=True):
-                copy.write_row((row["code"], row["name"], row["level"], row["parent_code"],
-                                row["version_low"], row["version_high"],
-                                json.dumps(row["attrs"], ensure_ascii=False), geom))
+    codes, names = _texts(frame["code"]), _texts(frame["name"])
+    attrs = attrs_json(frame, ("code", "name", "geometry", *PARENT_FIELDS))
+    if "geometry" not in frame:
+        _apply_groups(session, frame, codes, names, attrs, level, version, scheme, report)
         return
-    for row in rows:
-        row["geom"] = None if row["geom"] is None else from_shape(row["geom"],
-                                                                  srid=STORAGE_SRID)
-    session.execute(insert(Unit), rows)
+    parent_level = PARENT_LEVEL[level]
+    parent_codes, parent_geoms = [], np.empty(0, dtype=object)
+    if parent_level is not None:
+        parent_codes, parent_geoms = level_shapes(session, version.id, parent_level)
+        if not parent_codes:
+            raise LoadError(
+                f"版本 {version.id} 中没有上级层级 {parent_level} 的单元 version {version.id} "
+                f"has no {parent_level} units to place {level} units in: load {parent_level} "
+                "first")
+    geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
+    if shapely.has_z(geoms).any():
+        geoms = shapely.force_2d(geoms)
+    geoms, ok, problems = check_geometries(codes, geoms, options.repair)
+    parents = spatial_parents(geoms, ok, parent_codes, parent_geoms)
+    geoms = _multipolygons(geoms)
+    doomed = bool(problems and any(p.severity == ERROR for p in problems)) or (
+        parent_level is not None and pd.isna(parents[ok]).any())
+    plan = writer = None
+    if not doomed:
+        plan = plan_level(session, version.id, level, codes, names, parents, attrs, geoms)
+        writer = UnitWriter(session, level, version.id,
+                            *(a[plan.write] for a in (codes, names, parents, attrs, geoms)))
+        writer.start()
+    try:
+        problems += relational_problems(
+            codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
+            _attr_parents(frame), tolerances=options.tolerances,
+            intended_gaps=options.intended_gaps)
+    except BaseException:
+        if writer is not None:
+            writer.finish(errors=True)  # the session's connection is the writer's until then
+        raise
+    report.record(problems)
+    if writer is not None:
+        writer.finish(errors=bool(report.errors))
+    if plan is not None and not report.errors:
+        report.added, report.changed = plan.added, plan.changed
+        report.unchanged, report.removed = plan.unchanged, plan.removed
+
+
+def _apply_groups(session: Session, frame: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
+                  attrs: np.ndarray, level: Level, version: BoundaryVersion,
+                  scheme: CodeScheme, report: LoadReport) -> None:
+    """Resident groups: no polygon, so the parent is the building code the file states."""
+    column = next((f for f in PARENT_FIELDS if f in frame.columns), None)
+    if column is None:
+        raise LoadError(f"居民小组需要楼栋编码列 resident groups need a column {PARENT_FIELDS}")
+    given = _texts(frame[column].astype(object).where(pd.notna(frame[column]), ""))
+    buildings = session.scalars(select(Unit.code).where(
+        store.alive_in(version.id), Unit.level == Level.building.value)).all()
+    known = pd.Series(given, dtype=object).isin(set(buildings)).to_numpy()
+    parents = np.where(known, given, None)
+    nowhere = np.full(len(codes), None, dtype=object)
+    problems = attribute_problems(codes, names, level, scheme, nowhere)
+    problems += [Problem("no_parent", ERROR, [codes[i]],
+                         f"{codes[i]} {names[i]}: 找不到上级楼栋 {given[i]} no building "
+                         f"{given[i]} in version {version.id}")
+                 for i in np.flatnonzero(~known)]
+    problems += prefix_problems(codes, parents, level, scheme, nowhere)
+    report.record(problems)
+    if report.errors:
+        return
+    plan = plan_level(session, version.id, level, codes, names, parents, attrs, None)
+    UnitWriter(session, level, version.id,
+               *(a[plan.write] for a in (codes, names, parents, attrs)), None).start() \
+        .finish(errors=False)
+    report.added, report.changed = plan.added, plan.changed
+    report.unchanged, report.removed = plan.unchanged, plan.removed
 
 
 def load_boundaries(
@@ -418,40 +400,36 @@ def _reparent_children(session: Session, level: Level, version: BoundaryVersion,
     child = next((c for c, p in PARENT_LEVEL.items() if p == level), None)
     if child is None or child not in SPATIAL_LEVELS:
         return
-    children = store.units(session, version.id, child)
-    if not children:
+    rows = session.execute(
+        select(Unit.id, Unit.code, Unit.name, Unit.parent_code, Unit.version_low, Unit.geom)
+        .where(store.alive_in(version.id), Unit.level == child.value)
+        .order_by(Unit.code)).all()
+    if not rows:
         return
-    parents = store.units(session, version.id, level)
-    geoms = np.asarray([to_shape(u.geom) for u in children], dtype=object)
-    found = spatial_parents(geoms, np.ones(len(geoms), dtype=bool), [p.code for p in parents],
-                            np.asarray([to_shape(p.geom) for p in parents], dtype=object))
-    problems = []
-    for unit, parent in zip(children, found, strict=True):
-        if parent == unit.parent_code:
-            continue
-        if parent is None:
-            problems.append(Problem(
-                "orphaned_child", ERROR, [unit.code], f"{unit.code} {unit.name}: 新的{level}"
-                f"中没有覆盖它的单元 no {level} of the new boundaries covers this {child}",
-                None, _point(to_shape(unit.geom))))
-            continue
-        problems.append(Problem(
-            "reparented", WARNING, [unit.code, unit.parent_code or "", parent],
-            f"{unit.code}: 上级由 {unit.parent_code} 改为 {parent} parent changes from "
-            f"{unit.parent_code} to {parent}", None, None))
-        if unit.version_low == version.id:
-            unit.parent_code = parent
-            continue
-        store.detach(session, unit, version.id)
-        session.add(Unit(code=unit.code, name=unit.name, level=unit.level, parent_code=parent,
-                         version_low=version.id, version_high=version.id,
-                         attrs=dict(unit.attrs or {}),
-                         geom=from_shape(to_shape(unit.geom), srid=STORAGE_SRID)))
+    ids, codes, names, before, lows, elements = (
+        np.asarray(column, dtype=object) for column in zip(*rows, strict=True))
+    geoms = shapes(elements)
+    parent_codes, parent_geoms = level_shapes(session, version.id, level)
+    found = spatial_parents(geoms, ~shapely.is_missing(geoms), parent_codes, parent_geoms)
+    moved = found != before
+    orphan = moved & pd.isna(found)
+    problems = [Problem(
+        "orphaned_child", ERROR, [codes[i]], f"{codes[i]} {names[i]}: 新的{level}中没有覆盖它"
+        f"的单元 no {level} of the new boundaries covers this {child}", None,
+        _point(geoms[i])) for i in np.flatnonzero(orphan)]
+    moved &= ~orphan
+    problems += [Problem(
+        "reparented", WARNING, [codes[i], before[i] or "", found[i]],
+        f"{codes[i]}: 上级由 {before[i]} 改为 {found[i]} parent changes from {before[i]} to "
+        f"{found[i]}") for i in np.flatnonzero(moved)]
+    reparent_rows(session, version.id, ids[moved].astype(np.int64),
+                  lows[moved].astype(np.int64), found[moved])
     report.record(problems)
-    session.flush()
 
 
-def _point(geom) -> tuple[float, float]:
+def _point(geom) -> tuple[float, float] | None:
+    if geom is None:
+        return None
     p = shapely.point_on_surface(geom)
     return (p.x, p.y)
 

@@ -10,13 +10,13 @@ Errors block a commit; warnings do not.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
 
@@ -24,7 +24,7 @@ from grid.db import STORAGE_SRID
 from grid.hierarchy.codes import CodeScheme
 from grid.hierarchy.levels import Level
 from grid.spatial.crs import gauss_kruger_epsg
-from grid.spatial.encoding import looks_garbled
+from grid.spatial.encoding import MOJIBAKE, looks_garbled
 
 ERROR, WARNING = "error", "warning"
 #: Levels whose units are meant to tile their parent (a gap is a hole nobody is responsible
@@ -112,40 +112,93 @@ def _point(geom) -> tuple[float, float] | None:
     return (p.x, p.y)
 
 
+#: Longest name the unit table stores (``unit.name`` is VARCHAR(200)).
+NAME_MAX = 200
+
+
 def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
-                      scheme: CodeScheme, geoms: np.ndarray) -> list[Problem]:
+                       scheme: CodeScheme, geoms: np.ndarray) -> list[Problem]:
+    """Duplicate codes, codes off the scheme, names too long to store, garbled names.
+
+    Whole columns at once (a city's 200,000 buildings); only the rows found wanting are looked
+    at one by one, to word their problem."""
+    codes = pd.Series(np.asarray(codes, dtype=object), dtype=object)
+    names = pd.Series(np.asarray(names, dtype=object), dtype=object).fillna("")
     problems = []
-    reported: set[str] = set()
-    counts = Counter(codes)
-    want = scheme.length(level)
-    for i, (code, name) in enumerate(zip(codes, names, strict=True)):
-        if counts[code] > 1 and code not in reported:
-            reported.add(code)  # once per duplicated code, at its first row
+    duplicated = codes.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        counts = codes[duplicated].value_counts()
+        for i in np.flatnonzero(duplicated & ~codes.duplicated().to_numpy()):
+            code = codes.iat[i]  # once per duplicated code, at its first row
             problems.append(Problem("duplicate_code", ERROR, [code],
                                     f"重复编码 duplicate code {code} ({counts[code]}×)", None,
                                     _point(geoms[i])))
-        # the scheme's own check only for codes that fail the quick one (200,000 buildings)
-        problem = None if len(code) == want and code.isdigit() else scheme.problem(code, level)
+    want = scheme.length(level)
+    fine = (codes.str.len() == want) & codes.str.isdigit()
+    for i in np.flatnonzero(~fine.to_numpy(dtype=bool, na_value=False)):
+        problem = scheme.problem(str(codes.iat[i]), level)  # the scheme words its complaint
         if problem:
-            problems.append(Problem("code_scheme", ERROR, [code], problem, None,
+            problems.append(Problem("code_scheme", ERROR, [codes.iat[i]], problem, None,
                                     _point(geoms[i])))
-        if looks_garbled(name):
-            problems.append(Problem(
-                "garbled_name", ERROR, [code],
-                f"{code}: 名称疑似乱码 name '{name}' looks garbled (wrong encoding? "
-                "pass --encoding GB18030 or UTF-8)", None, _point(geoms[i])))
+    for i in np.flatnonzero((names.str.len() > NAME_MAX).to_numpy(dtype=bool)):
+        problems.append(Problem(
+            "name_too_long", ERROR, [codes.iat[i]],
+            f"{codes.iat[i]}: 名称超过 {NAME_MAX} 字 name longer than {NAME_MAX} characters",
+            None, _point(geoms[i])))
+    for i in _garbled_rows(names):
+        problems.append(Problem(
+            "garbled_name", ERROR, [codes.iat[i]],
+            f"{codes.iat[i]}: 名称疑似乱码 name '{names.iat[i]}' looks garbled (wrong encoding? "
+            "pass --encoding GB18030 or UTF-8)", None, _point(geoms[i])))
     return problems
 
 
-def _geometry_checks(codes: Sequence[str], geoms: np.ndarray, repair: bool
-                     ) -> tuple[np.ndarray, list[Problem]]:
+def _garbled_rows(names: pd.Series) -> np.ndarray:
+    """Rows whose name :func:`looks_garbled`, asking it only about likely suspects.
+
+    Mojibake is either a tell-tale sequence (one regex over all names) or UTF-8 bytes read as
+    GBK, which re-encoding to GB18030 turns back into valid UTF-8. All distinct non-ASCII
+    names are re-encoded and re-decoded as one string, joined by NUL (a byte that no
+    multibyte sequence contains, so every name decodes on its own); only names that come
+    back free of U+FFFD — almost never a real GBK name — are asked in full."""
+    distinct = pd.unique(names.to_numpy(dtype=object))
+    suspects = [s for s in distinct if s and not s.isascii() and "\x00" not in s]
+    if not suspects:
+        return np.empty(0, dtype=np.int64)
+    try:
+        again = "\x00".join(suspects).encode("gb18030").decode("utf-8", errors="replace")
+        pieces = pd.Series(again.split("\x00"), dtype=object)
+    except UnicodeEncodeError:  # a lone surrogate: fall back to asking about every name
+        pieces = pd.Series([""] * len(suspects), dtype=object)
+    if len(pieces) != len(suspects):
+        pieces = pd.Series([""] * len(suspects), dtype=object)
+    frame = pd.Series(suspects, dtype=object)
+    clean = ~pieces.str.rstrip("\ufffd").str.contains("\ufffd", regex=False)
+    tell_tale = frame.str.contains(MOJIBAKE)
+    ask = frame[(clean | tell_tale).to_numpy(dtype=bool)]
+    bad = [s for s in ask if looks_garbled(s)]
+    return np.flatnonzero(names.isin(bad).to_numpy()) if bad else np.empty(0, dtype=np.int64)
+
+
+def check_geometries(codes: Sequence[str], geoms: np.ndarray, repair: bool
+                     ) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
+    """Empty and invalid geometries (repaired with ``make_valid`` when asked, and reported);
+    returns the geometries, the mask of usable ones and the problems."""
     problems = []
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(empty):
         problems.append(Problem("empty_geometry", ERROR, [codes[i]],
                                 f"{codes[i]}: 空几何 empty geometry"))
-    invalid = ~empty & ~shapely.is_valid(geoms)
-    geoms = geoms.copy()
+    # a line or point where a boundary was expected cannot be repaired into one
+    wrong = ~empty & ~np.isin(shapely.get_type_id(geoms), (3, 6))
+    for i in np.flatnonzero(wrong):
+        problems.append(Problem(
+            "invalid_geometry", ERROR, [codes[i]],
+            f"{codes[i]}: 不是面 not a polygon but a {geoms[i].geom_type}", None,
+            _point(geoms[i])))
+    invalid = ~empty & ~wrong & ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms = geoms.copy()
     for i in np.flatnonzero(invalid):
         reason = shapely.is_valid_reason(geoms[i])
         where = _WHERE.search(reason)
@@ -163,7 +216,11 @@ def _geometry_checks(codes: Sequence[str], geoms: np.ndarray, repair: bool
                 "invalid_geometry", ERROR, [codes[i]],
                 f"{codes[i]}: 几何无效 invalid geometry ({reason}); pass --repair to fix it "
                 "with make_valid", None, point))
-    return geoms, problems
+    ok = ~empty & ~wrong & ~invalid
+    if repair and invalid.any():  # a repair may leave nothing (a polygon of zero area)
+        fixed = np.flatnonzero(invalid)
+        ok[fixed] = ~shapely.is_empty(geoms[fixed]) & shapely.is_valid(geoms[fixed])
+    return geoms, ok, problems
 
 
 def _real(parts: np.ndarray, areas: np.ndarray, tolerance: float, sliver: float) -> np.ndarray:
@@ -196,81 +253,138 @@ def _sibling_overlaps(codes: Sequence[str], geoms: np.ndarray, ok: np.ndarray,
 
 
 def spatial_parents(geoms: np.ndarray, ok: np.ndarray, parent_codes: Sequence[str],
-                     parent_geoms: np.ndarray) -> list[str | None]:
-    """Parent of each child by point_on_surface; lowest code wins on shared edges (the same
-    rule as locate). ``parent_codes`` must be sorted."""
-    found: list[str | None] = [None] * len(geoms)
-    if not len(parent_geoms):
-        return found
+                    parent_geoms: np.ndarray) -> np.ndarray:
+    """Parent code of each child (None where no parent covers it) by point_on_surface; the
+    lowest code wins on shared edges (the same rule as locate). ``parent_codes`` must be
+    sorted."""
+    found = np.full(len(geoms), None, dtype=object)
     index = np.flatnonzero(ok)
+    if not len(parent_geoms) or not len(index):
+        return found
     tree = shapely.STRtree(parent_geoms)
     child, parent = tree.query(shapely.point_on_surface(geoms[index]), predicate="covered_by")
-    for c, p in sorted(zip(index[child].tolist(), parent.tolist(), strict=True), reverse=True):
-        found[c] = parent_codes[p]  # the last write per child is its lowest parent index
+    order = np.lexsort((parent, child))  # per child, its parents in code order
+    child, parent = child[order], parent[order]
+    first = np.r_[True, child[1:] != child[:-1]] if len(child) else np.empty(0, dtype=bool)
+    found[index[child[first]]] = np.asarray(parent_codes, dtype=object)[parent[first]]
     return found
 
 
-def _parent_checks(codes, geoms, ok, parents, attr_parents, parent_index, parent_geoms,
-                   metric, tolerance, sliver) -> list[Problem]:
+def prefix_problems(codes: Sequence[str], parents: np.ndarray, level: Level,
+                    scheme: CodeScheme, geoms: np.ndarray) -> list[Problem]:
+    """Warnings for codes that do not begin with their parent's code (the scheme nests
+    codes; the parent found is kept, the code may be a typo)."""
+    has = np.flatnonzero(pd.notna(parents))
+    off = np.fromiter((codes[i].startswith(parents[i]) for i in has), dtype=bool,
+                      count=len(has))
+    return [Problem("code_prefix", WARNING, [codes[i], parents[i]],
+                    scheme.problem(codes[i], level, parents[i]) or "", None, _point(geoms[i]))
+            for i in has[~off]]
+
+
+def _parent_checks(codes, geoms, ok, parents, attr_parents, parent_codes, parent_geoms,
+                   level, scheme, metric, tolerance, sliver) -> list[Problem]:
     problems = []
-    has = np.array([p is not None for p in parents]) & ok
+    has = ok & pd.notna(parents)
     for i in np.flatnonzero(ok & ~has):
         problems.append(Problem("no_parent", ERROR, [codes[i]],
                                 f"{codes[i]}: 找不到上级 no parent unit contains it", None,
                                 _points(geoms[[i]])[0]))
     children = np.flatnonzero(has)
     if len(children):
-        which = np.array([parent_index[parents[i]] for i in children])
+        which = pd.Index(parent_codes).get_indexer(parents[children])
         shapely.prepare(parent_geoms)
         # most children lie wholly inside: a prepared covered_by is far cheaper than a
         # difference, which is computed only for the rest
         out = ~shapely.covered_by(geoms[children], parent_geoms[which])
-        children, which = children[out], which[out]
-        spill = shapely.difference(geoms[children], parent_geoms[which])
+        spilled, which = children[out], which[out]
+        spill = shapely.difference(geoms[spilled], parent_geoms[which])
         spill_m, areas = metric.areas(spill)
         big = _real(spill_m, areas, tolerance, sliver)
-        points = _points(spill[big])
-        for k, point in zip(big, points, strict=True):
-            i = children[k]
+        for k, point in zip(big, _points(spill[big]), strict=True):
+            i = spilled[k]
             problems.append(Problem(
                 "outside_parent", ERROR, [codes[i], parents[i]],
                 f"{codes[i]} 超出上级 {parents[i]} spills {areas[k]:.1f} m² outside its parent",
                 float(areas[k]), point))
+    problems += prefix_problems(codes, parents, level, scheme, geoms)
     if attr_parents is not None:
-        for i in np.flatnonzero(has):
-            given = attr_parents[i]
-            if given and given != parents[i]:
-                problems.append(Problem(
-                    "parent_mismatch", ERROR, [codes[i], given, parents[i]],
-                    f"{codes[i]}: 属性上级 {given} 与空间上级 {parents[i]} 不符 attribute parent "
-                    f"{given} differs from the spatial parent {parents[i]}", None,
-                    _points(geoms[[i]])[0]))
+        given = np.asarray(attr_parents, dtype=object)
+        differs = has & pd.notna(given) & (given != "") & (given != parents)
+        for i in np.flatnonzero(differs):
+            problems.append(Problem(
+                "parent_mismatch", ERROR, [codes[i], given[i], parents[i]],
+                f"{codes[i]}: 属性上级 {given[i]} 与空间上级 {parents[i]} 不符 attribute parent "
+                f"{given[i]} differs from the spatial parent {parents[i]}", None,
+                _points(geoms[[i]])[0]))
     return problems
 
 
 def _coverage_gaps(parents, ok, geoms, parent_codes, parent_geoms, metric, tolerance,
                    sliver, intended) -> list[Problem]:
     problems = []
-    by_parent: dict[str, list[int]] = {}
-    for i, p in enumerate(parents):
-        if p is not None and ok[i]:
-            by_parent.setdefault(p, []).append(i)
-    for j, code in enumerate(parent_codes):
-        members = by_parent.get(code)
-        if not members:
-            continue  # a parent with no child in this file is outside the file's scope
-        gap = shapely.difference(parent_geoms[j], shapely.union_all(geoms[members]))
-        if intended is not None:
-            gap = shapely.difference(gap, intended)
-        parts = shapely.get_parts(gap)
-        parts_m, areas = metric.areas(parts)
-        real = _real(parts_m, areas, tolerance, sliver)
-        for k, point in zip(real, _points(parts[real]), strict=True):
-            area = float(areas[k])
-            problems.append(Problem(
-                "coverage_gap", WARNING, [code],
-                f"{code} 内有 {area:.1f} m² 未被下级覆盖 gap of {area:.1f} m² in its coverage",
-                area, point))
+    members = np.flatnonzero(ok & pd.notna(parents))
+    if not len(members):
+        return problems
+    which = pd.Index(parent_codes).get_indexer(parents[members])
+    order = np.argsort(which, kind="stable")
+    members, which = members[order], which[order]
+    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+    # a parent with no child in this file is outside the file's scope: only parents with
+    # children are checked, each against the union of its own children
+    covered = [shapely.union_all(geoms[part]) for part in np.split(members, starts[1:])]
+    gaps = shapely.difference(parent_geoms[which[starts]], np.asarray(covered, dtype=object))
+    if intended is not None:
+        gaps = shapely.difference(gaps, intended)
+    parts, owner = shapely.get_parts(gaps, return_index=True)
+    parts_m, areas = metric.areas(parts)
+    real = _real(parts_m, areas, tolerance, sliver)
+    for k, point in zip(real, _points(parts[real]), strict=True):
+        code, area = parent_codes[which[starts[owner[k]]]], float(areas[k])
+        problems.append(Problem(
+            "coverage_gap", WARNING, [code],
+            f"{code} 内有 {area:.1f} m² 未被下级覆盖 gap of {area:.1f} m² in its coverage",
+            area, point))
+    return problems
+
+
+def relational_problems(
+    codes: Sequence[str],
+    names: Sequence[str],
+    geoms: np.ndarray,
+    ok: np.ndarray,
+    parents: np.ndarray,
+    level: Level,
+    scheme: CodeScheme,
+    parent_codes: Sequence[str] = (),
+    parent_geoms: Iterable = (),
+    attr_parents: Sequence[str | None] | None = None,
+    *,
+    tolerances: Tolerances | None = None,
+    intended_gaps: Iterable = (),
+) -> list[Problem]:
+    """Every check past the geometries themselves: codes and names, sibling overlaps, units
+    with no parent or spilling out of it, attribute parents that disagree with the spatial
+    one, and gaps in each parent's coverage."""
+    tol = tolerances or Tolerances()
+    problems = attribute_problems(codes, names, level, scheme, geoms)
+    if not ok.any():
+        return problems
+    # Predicates run in lon/lat, as the database and the locator see the polygons (a straight
+    # edge in degrees is not straight in metres); only the pieces found are measured in m².
+    metric = _Metric(geoms[ok])
+    problems += _sibling_overlaps(codes, geoms, ok, metric, tol.overlap_m2, tol.sliver_m)
+    parent_geoms = np.asarray(list(parent_geoms), dtype=object)
+    if len(parent_geoms):
+        problems += _parent_checks(codes, geoms, ok, parents, attr_parents, parent_codes,
+                                   parent_geoms, level, scheme, metric, tol.outside_m2,
+                                   tol.sliver_m)
+        if level in TILING_LEVELS:
+            intended = list(intended_gaps)
+            intended_union = shapely.union_all(np.asarray(intended, dtype=object)) \
+                if intended else None
+            problems += _coverage_gaps(parents, ok, geoms, parent_codes, parent_geoms,
+                                       metric, tol.gap_m2, tol.sliver_m, intended_union)
     return problems
 
 
@@ -292,33 +406,18 @@ def validate_units(
 
     ``parent_codes`` must be sorted (lowest code wins on shared edges). ``intended_gaps`` are
     polygons (lon/lat) where a gap in the parent's coverage is expected (a park, a river).
+    The loader runs the same two steps apart (:func:`check_geometries` and
+    :func:`spatial_parents` first, :func:`relational_problems` while the rows are written).
     """
-    tol = tolerances or Tolerances()
-    codes, names = list(codes), list(names)
+    codes = list(codes)
     geoms = np.asarray(list(geoms), dtype=object)
-    problems = attribute_problems(codes, names, level, scheme, geoms)
-    geoms, geometry_problems = _geometry_checks(codes, geoms, repair)
-    problems += geometry_problems
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
-    if not ok.any():
-        return Validation(geoms, [None] * len(geoms), problems)
-    # Predicates run in lon/lat, as the database and the locator see the polygons (a straight
-    # edge in degrees is not straight in metres); only the pieces found are measured in m².
-    metric = _Metric(geoms[ok])
-    problems += _sibling_overlaps(codes, geoms, ok, metric, tol.overlap_m2, tol.sliver_m)
     parent_geoms = np.asarray(list(parent_geoms), dtype=object)
+    geoms, ok, problems = check_geometries(codes, geoms, repair)
     parents = spatial_parents(geoms, ok, parent_codes, parent_geoms)
-    if len(parent_geoms):
-        parent_index = {c: j for j, c in enumerate(parent_codes)}
-        problems += _parent_checks(codes, geoms, ok, parents, attr_parents, parent_index,
-                                   parent_geoms, metric, tol.outside_m2, tol.sliver_m)
-        if level in TILING_LEVELS:
-            intended = list(intended_gaps)
-            intended_union = shapely.union_all(np.asarray(intended, dtype=object)) \
-                if intended else None
-            problems += _coverage_gaps(parents, ok, geoms, parent_codes, parent_geoms,
-                                       metric, tol.gap_m2, tol.sliver_m, intended_union)
-    return Validation(geoms, parents, problems)
+    problems = relational_problems(
+        codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
+        attr_parents, tolerances=tolerances, intended_gaps=intended_gaps) + problems
+    return Validation(geoms, list(parents), problems)
 
 
 def report_table(problems: Sequence[Problem]) -> list[list[str]]:

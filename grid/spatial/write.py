@@ -1,0 +1,274 @@
+"""Writing one level's units into a boundary version, in bulk (the loader's last step).
+
+A load compares the file with the level as the version holds it, in whole columns: a unit whose
+name, parent, attributes and geometry are all the same keeps its row (carried over, not
+rewritten); a changed or removed unit's row is detached from the version; new and changed
+units get new rows. On PostGIS the new rows go in by one ``COPY`` streamed from a thread, so the
+server builds rows and index entries while the validator, in the calling thread, checks them:
+the write happens inside the load's transaction, which only commits if the report has no error.
+On SpatiaLite the rows are inserted by one ``executemany`` after validation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Integer, String, bindparam, delete, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from grid.db import STORAGE_SRID
+from grid.errors import LoadError
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.hierarchy.models import Unit
+
+#: Columns a new unit row is written with, in COPY order.
+COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high", "attrs", "geom")
+#: Rows per COPY chunk: small enough that the server starts at once, large enough to batch.
+_CHUNK = 20_000
+#: Ids per ``IN (…)`` list when detaching rows (SQLite binds at most 32,766 parameters).
+_IDS = 5_000
+
+
+def level_shapes(session: Session, version_id: int, level: Level
+                 ) -> tuple[list[str], np.ndarray]:
+    """Codes (sorted) and geometries of one level of a version, read in one query."""
+    rows = session.execute(
+        select(Unit.code, Unit.geom).where(store.alive_in(version_id), Unit.level == level.value)
+        .order_by(Unit.code)).all()
+    return [r[0] for r in rows], shapes([r[1] for r in rows])
+
+
+def shapes(elements: Sequence) -> np.ndarray:
+    """Shapely geometries of WKB elements in one call (None stays None; SpatiaLite hands
+    back hex text, PostGIS bytes)."""
+    raw = [None if e is None else e.data if isinstance(e.data, str) else bytes(e.data)
+           for e in elements]
+    return np.asarray(shapely.from_wkb(raw), dtype=object) if raw else np.empty(0, object)
+
+
+def attrs_json(frame: pd.DataFrame, skip: Sequence[str]) -> np.ndarray:
+    """Each row's other attributes as JSON text (``{}`` when there are none), leaving out
+    empty values; the text is what ``json.dumps`` of the row's dict gives."""
+    extra = [c for c in frame.columns if c not in skip]
+    if not extra:
+        return np.full(len(frame), "{}", dtype=object)
+    parts = []
+    for column in extra:
+        values = frame[column].to_numpy(dtype=object)
+        present = np.flatnonzero(pd.notna(values))
+        key = json.dumps(str(column), ensure_ascii=False) + ": "
+        text = np.full(len(frame), "", dtype=object)
+        text[present] = [key + json.dumps(_plain(v), ensure_ascii=False, default=str)
+                         for v in values[present]]
+        parts.append(text)
+    rows = ["{" + ", ".join(p for p in row if p) + "}" for row in zip(*parts, strict=True)]
+    return np.asarray(rows, dtype=object)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+@dataclass
+class Plan:
+    """What writing a level changes: rows to insert (indexes into the file), and the codes
+    added, changed, unchanged and removed."""
+
+    write: np.ndarray
+    added: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    removed: list[str]
+
+
+def plan_level(session: Session, version_id: int, level: Level, codes: np.ndarray,
+               names: np.ndarray, parents: np.ndarray, attrs: np.ndarray,
+               geoms: np.ndarray | None) -> Plan:
+    """Compare the file's rows with the level in the version and detach the rows of changed
+    and removed units (nothing is inserted yet)."""
+    rows = session.execute(
+        select(Unit.id, Unit.code, Unit.name, Unit.parent_code, Unit.attrs, Unit.version_low,
+               Unit.geom)
+        .where(store.alive_in(version_id), Unit.level == level.value)).all()
+    # plain object columns: None stays None (a pandas frame would turn it into NaN)
+    old_id, old_code, old_name, old_parent, old_attrs, old_low, old_geom = (
+        np.asarray(column, dtype=object) for column in zip(*rows, strict=True)) if rows else \
+        (np.empty(0, dtype=object) for _ in range(7))
+    match = pd.Index(old_code, dtype=object).get_indexer(codes) if len(rows) else \
+        np.full(len(codes), -1)
+    found = np.flatnonzero(match >= 0)
+    same = np.zeros(len(codes), dtype=bool)
+    if len(found):
+        at = match[found]
+        same[found] = (
+            (old_name[at] == names[found]) & (old_parent[at] == parents[found])
+            & np.fromiter((a == json.loads(b) for a, b in zip(old_attrs[at], attrs[found],
+                                                              strict=True)),
+                          dtype=bool, count=len(found))
+            & _same_shapes(shapes(old_geom[at]), geoms[found] if geoms is not None
+                           else np.full(len(found), None, dtype=object)))
+    kept = np.zeros(len(rows), dtype=bool)
+    kept[match[found]] = True
+    changed = found[~same[found]]
+    detach = np.r_[match[changed], np.flatnonzero(~kept)].astype(np.int64)
+    detach_rows(session, old_id[detach].astype(np.int64), old_low[detach].astype(np.int64),
+                version_id)
+    return Plan(
+        write=np.flatnonzero(match < 0) if not len(changed) else np.sort(np.r_[
+            np.flatnonzero(match < 0), changed]),
+        added=codes[match < 0].tolist(), changed=codes[changed].tolist(),
+        unchanged=codes[found[same[found]]].tolist(),
+        removed=old_code[~kept].tolist())
+
+
+def _same_shapes(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    missing_old, missing_new = shapely.is_missing(old), shapely.is_missing(new)
+    both = ~missing_old & ~missing_new
+    same = missing_old & missing_new
+    same[both] = shapely.equals_exact(shapely.normalize(old[both]),
+                                      shapely.normalize(new[both]), tolerance=1e-9)
+    return same
+
+
+def detach_rows(session: Session, ids: np.ndarray, lows: np.ndarray, version_id: int) -> None:
+    """Remove rows from ``version_id`` (the newest version they are in): a row born in it is
+    deleted, an older one ends the version before (as :func:`store.detach`, in bulk)."""
+    gone, ended = ids[lows == version_id].tolist(), ids[lows != version_id].tolist()
+    for start in range(0, len(gone), _IDS):
+        session.execute(delete(Unit).where(Unit.id.in_(gone[start:start + _IDS]))
+                        .execution_options(synchronize_session=False))
+    for start in range(0, len(ended), _IDS):
+        session.execute(update(Unit).where(Unit.id.in_(ended[start:start + _IDS]))
+                        .values(version_high=version_id - 1)
+                        .execution_options(synchronize_session=False))
+
+
+class UnitWriter:
+    """Inserts new unit rows; on PostGIS by COPY from a thread, started at once."""
+
+    def __init__(self, session: Session, level: Level, version_id: int, codes: np.ndarray,
+                 names: np.ndarray, parents: np.ndarray, attrs: np.ndarray,
+                 geoms: np.ndarray | None) -> None:
+        self.session = session
+        self.rows = (codes, names, parents, attrs, geoms)
+        self.level, self.version_id = level, version_id
+        self.postgis = session.get_bind().dialect.name == "postgresql"
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> UnitWriter:
+        """Begin writing. On PostGIS the session's connection belongs to the writer until
+        :meth:`finish`: the caller must not use the session meanwhile."""
+        if self.postgis and len(self.rows[0]):
+            raw = self.session.connection().connection.driver_connection
+            self.thread = threading.Thread(target=self._copy, args=(raw,), daemon=True)
+            self.thread.start()
+        return self
+
+    def finish(self, errors: bool) -> None:
+        """Wait for the COPY (PostGIS), or insert now (SpatiaLite) unless there are
+        ``errors`` (the load will be rolled back anyway). A failed write with no validation
+        error to explain it becomes a LoadError."""
+        if self.thread is not None:
+            self.thread.join()
+            if self.error is not None and not errors:
+                raise LoadError(f"写入失败 writing the units failed: {_reason(self.error)}") \
+                    from self.error
+        elif not errors and not self.postgis and len(self.rows[0]):
+            self._executemany()
+
+    def _copy(self, raw) -> None:
+        try:
+            with raw.cursor() as cursor, cursor.copy(
+                    f"COPY unit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for start in range(0, len(self.rows[0]), _CHUNK):
+                    copy.write(self._lines(slice(start, start + _CHUNK)))
+        except BaseException as exc:  # handed to finish(), in the calling thread
+            self.error = exc
+
+    def _lines(self, part: slice) -> bytes:
+        """COPY text rows; geometries as hex EWKB (``SRID=4490;`` and hex WKB, which PostGIS
+        reads as one EWKB)."""
+        codes, names, parents, attrs, geoms = (None if a is None else a[part]
+                                               for a in self.rows)
+        if geoms is None:
+            shapes = repeat(r"\N")
+        else:
+            hexes = shapely.to_wkb(geoms, hex=True)
+            shapes = (r"\N" if h is None else f"SRID={STORAGE_SRID};{h}" for h in hexes) \
+                if shapely.is_missing(geoms).any() else map(f"SRID={STORAGE_SRID};".__add__,
+                                                            hexes)
+        version = str(self.version_id)
+        text = "\n".join(map("\t".join, zip(
+            _escape(codes), _escape(names), repeat(self.level.value), _escape(parents),
+            repeat(version), repeat(version), _escape(attrs), shapes)))
+        return (text + "\n").encode("utf-8")
+
+    def _executemany(self) -> None:
+        from geoalchemy2.shape import from_shape
+
+        codes, names, parents, attrs, geoms = self.rows
+        rows = [{"code": c, "name": n, "level": self.level.value, "parent_code": p,
+                 "version_low": self.version_id, "version_high": self.version_id,
+                 "attrs": json.loads(a),
+                 "geom": None if geoms is None or g is None
+                 else from_shape(g, srid=STORAGE_SRID)}
+                for c, n, p, a, g in zip(codes, names, parents, attrs,
+                                         repeat(None) if geoms is None else geoms,
+                                         strict=False)]
+        self.session.execute(insert(Unit), rows)
+
+
+def _escape(values: np.ndarray) -> list[str] | np.ndarray:
+    """Text for COPY: None as ``\\N``; backslash, tab, newline and carriage return escaped
+    (checked on the whole column at once, escaped only where present)."""
+    values = np.where(pd.isna(values), r"\N", values) if pd.isna(values).any() else values
+    joined = "".join(values)
+    if not any(c in joined for c in "\\\t\n\r"):
+        return values
+    out = []
+    for v in values:
+        if v == r"\N":
+            out.append(v)
+        else:
+            out.append(v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                       .replace("\r", "\\r"))
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    return getattr(diag, "message_primary", None) or type(exc).__name__
+
+
+def reparent_rows(session: Session, version_id: int, ids: np.ndarray, lows: np.ndarray,
+                  parents: np.ndarray) -> None:
+    """Give rows new parents: a row born in ``version_id`` is updated in place; a carried-over
+    row is copied into the version with its new parent and detached (older versions keep
+    the parent they had)."""
+    own = lows == version_id
+    table = Unit.__table__
+    if own.any():
+        session.execute(
+            update(table).where(table.c.id == bindparam("uid"))
+            .values(parent_code=bindparam("parent")),
+            [{"uid": int(i), "parent": p} for i, p in zip(ids[own], parents[own], strict=True)])
+    if (~own).any():
+        copied = [c for c in table.columns if c.name not in ("id", "parent_code", "version_low",
+                                                               "version_high")]
+        session.execute(
+            insert(table).from_select(
+                [c.name for c in copied] + ["parent_code", "version_low", "version_high"],
+                select(*copied, bindparam("parent", type_=String), literal(version_id, Integer),
+                       literal(version_id, Integer)).where(table.c.id == bindparam("uid"))),
+            [{"uid": int(i), "parent": p} for i, p in zip(ids[~own], parents[~own],
+                                                          strict=True)])
+        detach_rows(session, ids[~own], lows[~own], version_id)
