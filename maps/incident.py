@@ -3,10 +3,14 @@ ladder grid → community → street → each summoned department, and the audit
 
 from __future__ import annotations
 
+import math
 from html import escape
+from zoneinfo import ZoneInfo
 
 import folium
+import shapely
 from geoalchemy2.shape import to_shape
+from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
 from grid.hierarchy import store
@@ -16,7 +20,17 @@ from grid.incidents.models import Incident
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map, shift_geometry
 from maps.layers import Panel
-from maps.text import ACTIONS, LADDER, STATES, UNIT_STYLES, marker_colour, t, word
+from maps.text import (
+    ACTIONS,
+    LADDER,
+    ROLES,
+    STATES,
+    UNIT_STYLES,
+    aside,
+    marker_colour,
+    t,
+    word,
+)
 
 HIGHLIGHT = {"color": "#d7301f", "weight": 4, "fillColor": "#fc8d59", "fillOpacity": 0.25}
 
@@ -31,12 +45,14 @@ def _outline(geom, style: dict, name: str, class_name: str) -> folium.GeoJson:
     )
 
 
-def audit_panel(incident: Incident, category: str, lang: str) -> Panel:
-    """The audit trail as a panel beside the map."""
+def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo) -> Panel:
+    """The audit trail as a panel beside the map: who, when, from which level to which, why."""
+    head = "".join(f"<th>{t(k, lang)}</th>" for k in (
+        "time", "action", "actor", "from_to", "departments", "reason"))
     rows = "".join(
-        f'<tr class="audit-step"><td>{s.at:%Y-%m-%d %H:%M}</td>'
+        f'<tr class="audit-step"><td>{s.at.astimezone(tz):%Y-%m-%d %H:%M}</td>'
         f"<td>{escape(word(ACTIONS, s.action, lang))}</td>"
-        f"<td>{escape(s.actor)} ({escape(s.actor_role)})</td>"
+        f"<td>{escape(s.actor)}{escape(aside(word(ROLES, s.actor_role, lang), lang))}</td>"
         f"<td>{escape(word(LADDER, s.from_level, lang))} → "
         f"{escape(word(LADDER, s.to_level, lang))}</td>"
         f"<td>{escape(s.department or '')}</td><td>{escape(s.reason)}</td></tr>"
@@ -48,7 +64,7 @@ def audit_panel(incident: Incident, category: str, lang: str) -> Panel:
         f"</h3><div>{t('state', lang)}: {escape(word(STATES, incident.state, lang))} · "
         f"{t('level', lang)}: {escape(word(LADDER, incident.level, lang))}</div>"
         f"<p>{escape(incident.description)}</p><h4>{t('audit', lang)}</h4>"
-        f'<table border="1" cellspacing="0" cellpadding="3">{rows}</table></div>'
+        f'<table border="1" cellspacing="0" cellpadding="3"><tr>{head}</tr>{rows}</table></div>'
     )
 
 
@@ -64,6 +80,7 @@ def incident_map(
     to GCJ-02 when the basemap is Amap)."""
     version = incident.boundary_version
     shift = display_shift(settings)
+    tz = ZoneInfo(settings.work_timezone)  # times as the street office reads its clock
     point = shift_geometry(to_shape(incident.geom), shift)
     fmap = new_map(settings)
     fmap.get_root().header.add_child(folium.CssLink(f"{settings.static_url}/app/maps.css"))
@@ -90,55 +107,74 @@ def incident_map(
     if Level.grid in chain:
         unit, geom = chain[Level.grid]
         _outline(geom, HIGHLIGHT, unit.name, "owning-grid").add_to(fmap)
-        minx, miny, maxx, maxy = chain[Level.street][1].bounds if Level.street in chain \
-            else geom.bounds
-        fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     if Level.building in chain:
         unit, geom = chain[Level.building]
         _outline(geom, {"color": "#000", "weight": 2, "fillOpacity": 0.5}, unit.name,
                  "owning-building").add_to(fmap)
 
-    _draw_ladder(fmap, incident, chain, point, lang)
+    ends = _draw_ladder(fmap, incident, chain, point, lang, tz)
+    # The whole street and every department's spoke in view (a point outside every unit: the
+    # point and its surroundings).
+    view = shapely.union_all([point.buffer(0.002), *ends, *(g for _, g in chain.values())])
+    minx, miny, maxx, maxy = view.bounds
+    # Room on the right for the departments' labels, which are drawn rightwards.
+    fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(20, 20),
+                    padding_bottom_right=(340 if ends else 20, 20))
     folium.CircleMarker([point.y, point.x], radius=8, color="#ffffff", weight=2, fill=True,
                         fill_color=marker_colour(incident.state, incident.level),
                         fill_opacity=1, className="incident-marker",
                         tooltip=f"#{incident.id} {category}").add_to(fmap)
-    fmap.add_child(audit_panel(incident, category, lang))
+    fmap.add_child(audit_panel(incident, category, lang, tz))
     return fmap
 
 
-def _draw_ladder(fmap: folium.Map, incident: Incident, chain: dict, point, lang: str) -> None:
+def _draw_ladder(fmap: folium.Map, incident: Incident, chain: dict, point, lang: str,
+                 tz: ZoneInfo) -> list[Point]:
     """The ladder: incident → grid → community → street, as far as the case climbed, then a
-    spoke from the street to each summoned department (placed around the street office)."""
-    reached = ["grid"] + [s.to_level for s in incident.steps if s.action == "escalate"]
+    spoke from the street to each summoned department, labelled with when it was summoned,
+    reported in and finished (the departments are fanned out right of the street's stop).
+    Returns the departments' points."""
+    reached = {"grid"} | {s.to_level for s in incident.steps if s.to_level}
     stops = [(point.y, point.x, f"#{incident.id}")]
     for level in (Level.grid, Level.community, Level.street):
         if level.value in reached and level in chain:
             unit, geom = chain[level]
             rep = geom.representative_point()
             at = next((s.at for s in incident.steps if s.to_level == level.value), None)
-            stops.append((rep.y, rep.x, f"{unit.name} {at:%m-%d %H:%M}" if at else unit.name))
+            stops.append((rep.y, rep.x, f"{unit.name} {at.astimezone(tz):%m-%d %H:%M}"
+                          if at else unit.name))
     folium.PolyLine([(y, x) for y, x, _ in stops], color="#d7191c", weight=4,
                     dash_array="8 6", className="ladder-path").add_to(fmap)
     for y, x, label in stops[1:]:
         folium.CircleMarker([y, x], radius=6, color="#d7191c", fill=True,
                             tooltip=label, className="ladder-stop").add_to(fmap)
-    if incident.summonses and Level.street in chain:
-        sy, sx = stops[-1][0], stops[-1][1]
-        for i, summons in enumerate(incident.summonses):
-            dy, dx = 0.002 * (1 + i % 3), 0.003 * (i - len(incident.summonses) / 2)
-            label = (f"{summons.department} {t('summoned', lang)} "
-                     f"{summons.summoned_at:%m-%d %H:%M}")
-            for key, at in (("reported_in", summons.reported_in_at), ("done", summons.done_at)):
-                if at:
-                    hours = (at - summons.summoned_at).total_seconds() / 3600
-                    label += (f" · {t(key, lang)} {at:%m-%d %H:%M}"
-                              f"（{t('after', lang)} {hours:.1f} h）")
-            folium.PolyLine([(sy, sx), (sy + dy, sx + dx)], color="#7b3294", weight=3,
-                            className="ladder-department").add_to(fmap)
-            html = (f'<div class="department-label" style="font:12px sans-serif;'
-                    f'white-space:nowrap;background:#fff;border:1px solid #7b3294;'
-                    f'display:inline-block;padding:0 3px">{escape(label)}</div>')
-            folium.Marker([sy + dy, sx + dx], tooltip=label, icon=folium.DivIcon(
-                icon_size=(320, 18), icon_anchor=(0, 9), class_name="department-icon",
-                html=html)).add_to(fmap)
+    if not (incident.summonses and Level.street in chain):
+        return []
+    sy, sx = stops[-1][0], stops[-1][1]
+    minx, miny, maxx, maxy = chain[Level.street][1].bounds
+    radius = 0.3 * max(maxx - minx, maxy - miny)
+    count = len(incident.summonses)
+    ends = []
+    for i, summons in enumerate(incident.summonses):
+        # Spread over -60°…+60° around east: labels (drawn to the right) never overlap.
+        angle = math.radians(0 if count == 1 else -60 + 120 * i / (count - 1))
+        dy, dx = radius * math.sin(angle) * 0.75, radius * math.cos(angle)
+        label = (f"{summons.department} {t('summoned', lang)} "
+                 f"{summons.summoned_at.astimezone(tz):%m-%d %H:%M}")
+        if summons.reported_in_at is None:
+            label += f" · {t('not_yet', lang)}"
+        for key, at in (("reported_in", summons.reported_in_at), ("done", summons.done_at)):
+            if at:
+                hours = (at - summons.summoned_at).total_seconds() / 3600
+                label += (f" · {t(key, lang)} {at.astimezone(tz):%m-%d %H:%M}"
+                          + aside(f"{t('after', lang)} {hours:.1f} h", lang))
+        folium.PolyLine([(sy, sx), (sy + dy, sx + dx)], color="#7b3294", weight=3,
+                        className="ladder-department").add_to(fmap)
+        html = (f'<div class="department-label" style="font:12px sans-serif;'
+                f'white-space:nowrap;background:#fff;border:1px solid #7b3294;'
+                f'display:inline-block;padding:0 3px">{escape(label)}</div>')
+        folium.Marker([sy + dy, sx + dx], tooltip=label, icon=folium.DivIcon(
+            icon_size=(360, 18), icon_anchor=(0, 9), class_name="department-icon",
+            html=html)).add_to(fmap)
+        ends.append(Point(sx + dx, sy + dy))
+    return ends

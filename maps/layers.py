@@ -69,8 +69,12 @@ class UnitSearch(JSCSSMixin, MacroElement):
                     map.fitBounds(latlng.layer.getBounds());
                 }
             });
+            // Folium binds GeoJSON popups to the whole layer, not to each polygon: a click
+            // propagated from the polygon opens the found unit's popup.
             control.on('search:locationfound', function (e) {
-                if (e.layer.openPopup) { e.layer.openPopup(); }
+                var at = e.layer.getBounds().getCenter();
+                if (e.layer.getPopup()) { e.layer.openPopup(at); }
+                else { e.layer.fire('click', {latlng: at}, true); }
             });
             {{ this._parent.get_name() }}.addControl(control);
         })();

@@ -4,8 +4,8 @@ A plain, mobile-first HTML page on the vendored Leaflet (no Folium: it is a form
 a map with layers). The browser does the work in ``maps/static/app/report.js``: it calls
 ``GET /api/v1/locate`` to show the owning grid and Party branch before sending, uploads the
 photo to ``POST /api/v1/incidents/attachments``, posts ``POST /api/v1/incidents`` naming it,
-and keeps a draft in ``localStorage`` when the network is down, sending it when the
-connection returns (drafts carry no photo).
+and keeps a draft — photo included, in IndexedDB — when the network is down, sending it when
+the connection returns.
 
 Coordinates: browser geolocation gives WGS 84 (sent with ``crs="wgs84"``); a tap on a map gives
 the map's own coordinates — CGCS2000 on our boundaries, GCJ-02 on an Amap basemap — and is sent
@@ -46,10 +46,7 @@ TEXT = {
               "en": "Offline: saved as a draft, sent when the network returns"},
     "drafts": {"zh": "待发送草稿", "en": "Drafts waiting"},
     "outside": {"zh": "位置不在任何网格内", "en": "Outside every grid"},
-    "no_photo": {"zh": "照片未上传：服务器尚未开放附件接口",
-                 "en": "Photo not uploaded: the server has no attachment endpoint yet"},
-    "no_photo_draft": {"zh": "照片未存入草稿，请联网后补传",
-                       "en": "the photo is not kept in the draft"},
+    "photo_draft": {"zh": "照片随草稿保存", "en": "the photo is kept with the draft"},
     "photo_sent": {"zh": "照片已上传", "en": "Photo uploaded"},
     "geo_error": {"zh": "无法定位，请在地图上点选", "en": "Cannot locate: tap the map instead"},
 }
@@ -74,8 +71,9 @@ def report_page(session: Session, settings: Settings, version_id: int, user, *, 
     config = {
         "token": token, "lang": lang, "api": "/api/v1",
         "gcj02": settings.basemap == "amap", "maxZoom": MAX_ZOOM,
+        # The first base layer and any overlay (Tianditu's labels go over its vector map).
         "tiles": [{"url": t.url, "attribution": t.attribution, "subdomains": t.subdomains}
-                  for t in tile_layers(settings)[:1]],
+                  for i, t in enumerate(tile_layers(settings)) if i == 0 or t.overlay],
         "grids": _scope_grids(session, settings, version_id, user),
         "text": {k: v.get(lang, v["zh"]) for k, v in TEXT.items()},
     }

@@ -41,6 +41,8 @@ from maps.text import (
     STATE_COLOURS,
     STATES,
     UNIT_STYLES,
+    aside,
+    joined,
     t,
     word,
 )
@@ -136,18 +138,19 @@ def unit_layer(session: Session, units: Sequence[Unit], level: str, lang: str, *
         org = orgs.get(unit.code)
         props = {
             "label": f"{unit.code} {unit.name}", "name": unit.name, "code": unit.code,
-            "party_org": f"{org.name}（{t('secretary', lang)} {org.secretary}）" if org else "",
+            "party_org": org.name + aside(f"{t('secretary', lang)} {org.secretary}", lang)
+            if org else "",
             "open_cases": counts.open[unit.code], "overdue": counts.overdue[unit.code],
         }
         if level in ("street", "community"):
             r = counts.scores.get(unit.code)
             props["score_value"] = r.score if r else 100.0
-            props["score"] = (f"{r.score:g}（" + t("rates", lang).format(
-                r=f"{r.response:.0%}", s=f"{r.resolution:.0%}", m=f"{r.satisfaction:.0%}")
-                + "）") if r else "—"
+            props["score"] = f"{r.score:g}" + aside(t("rates", lang).format(
+                r=f"{r.response:.0%}", s=f"{r.resolution:.0%}", m=f"{r.satisfaction:.0%}"),
+                lang) if r else "—"
         if level == "grid":
-            props["grid_worker"] = "、".join(f"{w.name} {w.phone}"
-                                             for w in workers.get(unit.code, []))
+            props["grid_worker"] = joined((f"{w.name} {w.phone}"
+                                           for w in workers.get(unit.code, [])), lang)
         if link:
             props["link"] = (f'<a href="{escape(link.format(code=unit.code))}" target="_top">'
                              f"{t('open_map', lang)}</a>")
@@ -213,13 +216,14 @@ def building_features(session: Session, settings: Settings, version_id: int, str
         for u, g in zip(units, shapes, strict=True)]}
 
 
-def _unit_lookup(session: Session, units: Sequence[Unit], buildings: dict[str, str]) -> dict:
+def _unit_lookup(session: Session, units: Sequence[Unit], buildings: dict[str, str],
+                 lang: str) -> dict:
     """code → [name, Party organisation, grid workers, parent code] for the popups."""
     orgs = store.party_orgs(session, [u.code for u in units])
     workers = store.grid_workers(session, [u.code for u in units if u.level == "grid"])
     lookup = {
         u.code: [u.name, orgs[u.code].name if u.code in orgs else "",
-                 "、".join(f"{w.name} {w.phone}" for w in workers.get(u.code, [])),
+                 joined((f"{w.name} {w.phone}" for w in workers.get(u.code, [])), lang),
                  u.parent_code or ""]
         for u in units
     }
@@ -228,7 +232,7 @@ def _unit_lookup(session: Session, units: Sequence[Unit], buildings: dict[str, s
 
 
 def incident_payload(incidents: Sequence[Incident], categories: CategoryBook, lookup: dict,
-                     lang: str, shift, now: datetime) -> dict:
+                     lang: str, shift, now: datetime, timezone: str = "Asia/Shanghai") -> dict:
     """Everything the browser needs to draw, filter and explain the incidents, compactly.
 
     One row per incident, numbers only but the departments: ``[id, x, y, category, state,
@@ -236,7 +240,8 @@ def incident_payload(incidents: Sequence[Incident], categories: CategoryBook, lo
     micro-degrees from ``origin``, times are minutes relative to ``now`` (due null when none),
     and category/state/level/action/grid/building are indexes into the ``keys`` lists (-1:
     none). At 10,000 incidents this is ~2.5x smaller than plain strings and ISO times, and the
-    browser decodes it in milliseconds (maps/static/app/maps.js).
+    browser decodes it in milliseconds (maps/static/app/maps.js). Times are UTC; the browser
+    shows them, and counts the period filter's days, in ``timezone`` (the work timezone).
     """
     keys: dict[str, dict[str, int]] = {k: {} for k in (
         "categories", "states", "levels", "actions", "codes")}
@@ -266,7 +271,7 @@ def incident_payload(incidents: Sequence[Incident], categories: CategoryBook, lo
         for i, x, y in zip(incidents, xs, ys, strict=True)
     ]
     return {
-        "rows": rows, "origin": origin, "now": base,
+        "rows": rows, "origin": origin, "now": base, "timezone": timezone,
         "keys": {kind: list(values) for kind, values in keys.items()},
         "categories": {c: categories.get(c).label(lang) for c in keys["categories"]},
         "states": {k: word(STATES, k, lang) for k in STATES},
@@ -346,7 +351,7 @@ def area_map(
     fmap.get_root().header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
 
     link = f"/maps/streets/{{code}}?lang={lang}" if overview else None
-    street, _, _ = unit_layer(session, areas, "street", lang, counts=counts, shift=shift,
+    street, street_json, _ = unit_layer(session, areas, "street", lang, counts=counts, shift=shift,
                               overview=overview, link=link, shade=shade)
     community, community_json, bins = unit_layer(session, communities, "community", lang,
                                                  counts=counts, shift=shift, overview=overview,
@@ -368,10 +373,11 @@ def area_map(
     # boundary layer never buries them.
     clusters = folium.FeatureGroup(name=t("incidents", lang)).add_to(fmap)
     heat = folium.FeatureGroup(name=t("heat", lang), show=False).add_to(fmap)
-    lookup = _unit_lookup(session, [*areas, *communities, *grids], building_names)
-    payload = incident_payload(incidents, categories, lookup, lang, shift, now)
+    lookup = _unit_lookup(session, [*areas, *communities, *grids], building_names, lang)
+    payload = incident_payload(incidents, categories, lookup, lang, shift, now,
+                               settings.work_timezone)
     IncidentLayer(clusters, heat, payload, settings.static_url).add_to(fmap)
-    UnitSearch([community_json, grid_json], t("search", lang)).add_to(fmap)
+    UnitSearch([street_json, community_json, grid_json], t("search", lang)).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.add_child(Panel(legend(lang, grid_bins if not overview else bins, shade)))
     return fmap

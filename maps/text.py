@@ -45,6 +45,12 @@ TEXT: dict[str, dict[str, str]] = {
     "score": {"zh": "本月三率得分", "en": "Three-rate score (month)"},
     "rates": {"zh": "响应 {r} · 解决 {s} · 满意 {m}",
               "en": "response {r} · resolution {s} · satisfaction {m}"},
+    "time": {"zh": "时间", "en": "Time"},
+    "action": {"zh": "动作", "en": "Action"},
+    "actor": {"zh": "操作人", "en": "By"},
+    "from_to": {"zh": "层级变化", "en": "Level"},
+    "reason": {"zh": "说明", "en": "Reason"},
+    "not_yet": {"zh": "未报到", "en": "not reported in yet"},
 }
 
 STATES: dict[str, dict[str, str]] = {
@@ -77,6 +83,22 @@ ACTIONS: dict[str, dict[str, str]] = {
     "absorb": {"zh": "合并重复件", "en": "absorbed a duplicate"},
 }
 
+#: Who made a step (``IncidentStep.actor_role``): the roles of ``grid.users.Role`` and the
+#: scheduler that escalates overdue cases.
+ROLES: dict[str, dict[str, str]] = {
+    "admin": {"zh": "管理员", "en": "administrator"},
+    "gis": {"zh": "GIS人员", "en": "GIS staff"},
+    "street": {"zh": "街道", "en": "street office"},
+    "community": {"zh": "社区", "en": "community"},
+    "grid_worker": {"zh": "网格员", "en": "grid worker"},
+    "department": {"zh": "职能部门", "en": "department"},
+    "system": {"zh": "系统（超时自动上报）", "en": "system (overdue sweep)"},
+}
+
+#: Separators between list items and around an aside, per language.
+LIST_SEP = {"zh": "、", "en": ", "}
+ASIDE = {"zh": "（{}）", "en": " ({})"}
+
 #: Marker colours: an open incident takes its level's colour (how high it has climbed); any
 #: other state takes the state's colour.
 LEVEL_COLOURS = {"grid": "#2b83ba", "community": "#fdae61", "street": "#d7191c"}
@@ -100,6 +122,16 @@ def word(table: dict[str, dict[str, str]], key: str | None, lang: str) -> str:
     if key is None:
         return ""
     return table.get(key, {}).get(lang, key)
+
+
+def joined(items, lang: str) -> str:
+    """``items`` as one list in ``lang`` (``a、b`` / ``a, b``)."""
+    return LIST_SEP.get(lang, LIST_SEP["zh"]).join(items)
+
+
+def aside(text: str, lang: str) -> str:
+    """``text`` in parentheses, full-width in Chinese."""
+    return ASIDE.get(lang, ASIDE["zh"]).format(text)
 
 
 def marker_colour(state: str, level: str) -> str:

@@ -11,16 +11,43 @@
     });
   }
   function pad(n) { return (n < 10 ? '0' : '') + n; }
+
+  // Times are shown, and the period filter counts days, on the street office's clock (the
+  // service's work timezone, as on the incident page), whatever the viewing browser's zone.
+  var zone = {offsets: {}, format: null};
+  function setZone(name) {
+    try {
+      zone.format = new Intl.DateTimeFormat('en-US', {timeZone: name, hourCycle: 'h23',
+        year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric'});
+    } catch (e) { zone.format = null; }  // unknown zone: the browser's own
+  }
+  // Minutes to add to UTC minutes ``m`` for the wall clock (cached per hour: offsets change on
+  // the hour, and a page's incidents fall in few distinct hours).
+  function offsetAt(m) {
+    var h = Math.floor(m / 60);
+    if (!(h in zone.offsets)) {
+      if (zone.format) {
+        var p = {};
+        zone.format.formatToParts(new Date(h * 3600000)).forEach(function (x) { p[x.type] = +x.value; });
+        zone.offsets[h] = Date.UTC(p.year, p.month - 1, p.day, p.hour % 24, p.minute) / 60000 - h * 60;
+      } else {
+        zone.offsets[h] = -new Date(h * 3600000).getTimezoneOffset();
+      }
+    }
+    return zone.offsets[h];
+  }
+  function wall(m) { return m == null ? null : m + offsetAt(m); }
   function time(min) {
     if (min == null) { return '—'; }
-    var d = new Date(min * 60000);
-    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
-      pad(d.getHours()) + ':' + pad(d.getMinutes());
+    var d = new Date(wall(min) * 60000);
+    return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + ' ' +
+      pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes());
   }
+  // A date input's day ('YYYY-MM-DD') as wall-clock minutes: its start, or its end.
   function dayMinutes(value, end) {
     if (!value) { return null; }
-    var d = new Date(value + 'T00:00:00');
-    return d.getTime() / 60000 + (end ? 1440 : 0);
+    var p = value.split('-');
+    return Date.UTC(+p[0], +p[1] - 1, +p[2]) / 60000 + (end ? 1440 : 0);
   }
 
   // Row layout: [id, lon, lat, category, state, level, created, due, grid, building, steps]
@@ -143,9 +170,9 @@
     if (f.state && row[STATE] !== f.state) { return false; }
     if (f.level && row[LEVEL] !== f.level) { return false; }
     if (f.overdue && !isOverdue(row, d)) { return false; }
-    var from = dayMinutes(f.from, false), to = dayMinutes(f.to, true);
-    if (from != null && row[CREATED] < from) { return false; }
-    if (to != null && row[CREATED] >= to) { return false; }
+    var from = dayMinutes(f.from, false), to = dayMinutes(f.to, true), at = wall(row[CREATED]);
+    if (from != null && at < from) { return false; }
+    if (to != null && at >= to) { return false; }
     return true;
   }
 
@@ -174,6 +201,7 @@
   }
 
   function incidents(map, clusterGroup, heatGroup, d) {
+    setZone(d.timezone);
     decode(d);
     var markers = d.rows.map(function (row) {
       var m = L.marker([row[LAT], row[LON]], {

@@ -1,7 +1,7 @@
 /* The grid worker's report page (see maps/report.py). Geolocation gives WGS 84; a tap gives
  * the map's coordinates (GCJ-02 on an Amap basemap, CGCS2000 otherwise); the point is sent with
- * its crs and the server converts. A report that cannot reach the server is kept in
- * localStorage and sent when the browser is online again. */
+ * its crs and the server converts. Every report is kept as a draft (photo included, in
+ * IndexedDB) until the server has it, and drafts are sent when the browser is online again. */
 (function () {
   'use strict';
   var C = window.GRID_REPORT, T = C.text;
@@ -114,11 +114,62 @@
     });
   });
 
-  function drafts() { try { return JSON.parse(localStorage.getItem(DRAFTS) || '[]'); } catch (e) { return []; } }
-  function saveDrafts(list) {
-    localStorage.setItem(DRAFTS, JSON.stringify(list));
-    document.getElementById('drafts').textContent = list.length ? T.drafts + ' ' + list.length : '';
-    document.body.setAttribute('data-drafts', list.length);
+  // Drafts live in IndexedDB, which keeps the photo's bytes (localStorage holds a few MB of
+  // text at most). Without IndexedDB (some private modes) they fall back to localStorage,
+  // without the photo. Each draft: {key, body, photo: {data: ArrayBuffer, type, name} | null}.
+  var Drafts = (function () {
+    var STORE = 'drafts', opening = null;
+    function open() {
+      if (!opening) {
+        opening = new Promise(function (resolve, reject) {
+          if (!window.indexedDB) { reject(new Error('no IndexedDB')); return; }
+          var req = indexedDB.open('grid-report', 1);
+          req.onupgradeneeded = function () {
+            req.result.createObjectStore(STORE, {keyPath: 'key', autoIncrement: true});
+          };
+          req.onsuccess = function () { resolve(req.result); };
+          req.onerror = function () { reject(req.error); };
+        });
+      }
+      return opening;
+    }
+    function run(mode, work) {
+      return open().then(function (db) {
+        return new Promise(function (resolve, reject) {
+          var tx = db.transaction(STORE, mode), req = work(tx.objectStore(STORE));
+          tx.oncomplete = function () { resolve(req.result); };
+          tx.onerror = tx.onabort = function () { reject(tx.error); };
+        });
+      });
+    }
+    function local() { try { return JSON.parse(localStorage.getItem(DRAFTS) || '[]'); } catch (e) { return []; } }
+    function keep(list) { localStorage.setItem(DRAFTS, JSON.stringify(list)); }
+    return {
+      all: function () {
+        return run('readonly', function (s) { return s.getAll(); }).catch(local);
+      },
+      put: function (draft) {
+        return run('readwrite', function (s) { return s.put(draft); }).catch(function () {
+          var list = local().filter(function (d) { return d.key !== draft.key; });
+          draft.key = draft.key || Date.now() + Math.random();
+          list.push({key: draft.key, body: draft.body, photo: null});
+          keep(list);
+        });
+      },
+      remove: function (key) {
+        return run('readwrite', function (s) { return s['delete'](key); }).catch(function () {
+          keep(local().filter(function (d) { return d.key !== key; }));
+        });
+      }
+    };
+  })();
+
+  function countDrafts() {
+    return Drafts.all().then(function (list) {
+      document.getElementById('drafts').textContent = list.length ? T.drafts + ' ' + list.length : '';
+      document.body.setAttribute('data-drafts', list.length);
+      return list;
+    });
   }
 
   // Resolves to the created incident; rejects with {offline: true} when the network is down.
@@ -132,44 +183,62 @@
     });
   }
 
-  // The photo goes first (POST /incidents/attachments); the report then names it.
-  // Resolves to {ids: [...], note: ''}; a server without the endpoint (404/405) gets none.
-  var ATTACH = ['/incidents/attachments', '/attachments'];
-  function uploadPhoto(file, at) {
-    at = at || 0;
-    if (!file) { return Promise.resolve({ids: [], note: ''}); }
-    if (at >= ATTACH.length) { return Promise.resolve({ids: [], note: T.no_photo}); }
+  // The photo goes first (POST /incidents/attachments); the report then names its id.
+  function upload(blob, name) {
     var form = new FormData();
-    form.append('file', file);
-    return api(ATTACH[at], {method: 'POST', body: form}).catch(function () {
+    form.append('file', blob, name || 'photo.jpg');
+    return api('/incidents/attachments', {method: 'POST', body: form}).catch(function () {
       throw {offline: true};
     }).then(function (r) {
-      if (r.status === 404 || r.status === 405) { return uploadPhoto(file, at + 1); }
       return r.json().then(function (data) {
         if (!r.ok) { throw {message: data.message || r.statusText}; }
-        return {ids: [data.id], note: T.photo_sent};
+        return data.id;
       });
     });
   }
 
+  // One draft out: its photo (then the draft remembers the uploaded id, so a drop between the
+  // two calls never uploads the photo twice), then the report, then the draft is deleted.
+  var busy = {};  // keys of drafts being sent: a flush never sends one twice
+  function sendDraft(draft) {
+    busy[draft.key] = true;
+    function done() { delete busy[draft.key]; }
+    var photo = draft.photo;
+    var uploaded = !photo ? Promise.resolve() :
+      upload(new Blob([photo.data], {type: photo.type}), photo.name).then(function (id) {
+        draft.body.attachments = (draft.body.attachments || []).concat([id]);
+        draft.photo = null;
+        return Drafts.put(draft);
+      });
+    return uploaded.then(function () { return send(draft.body); }).then(function (inc) {
+      return Drafts.remove(draft.key).then(function () { done(); return inc; });
+    }, function (err) { done(); throw err; });
+  }
+
   var flushing = false;
   function flush() {
-    var list = drafts();
-    if (flushing || !list.length) { return Promise.resolve(0); }
+    if (flushing) { return Promise.resolve(0); }
     flushing = true;
     var sent = 0;
-    function next() {
+    function next(list) {
       if (!list.length) { return Promise.resolve(); }
-      return send(list[0]).then(function (inc) {
-        list.shift(); sent++; saveDrafts(list);
-        status(T.sent + ' #' + inc.id);
+      var draft = list.shift();
+      if (busy[draft.key]) { return next(list); }
+      return sendDraft(draft).then(function (inc) {
+        sent++;
+        status(T.sent + ' #' + inc.id + (draft.body.attachments ? ' · ' + T.photo_sent : ''));
         document.body.setAttribute('data-sent', inc.id);
-        return next();
+        return next(list);
       }, function (err) {
-        if (!err.offline) { list.shift(); saveDrafts(list); status(err.message, true); return next(); }
+        if (err.offline) { return; }  // still offline: try again later
+        status(err.message, true);  // refused by the server: it will never go through
+        return Drafts.remove(draft.key).then(function () { return next(list); });
       });
     }
-    return next().then(function () { flushing = false; return sent; });
+    return Drafts.all().then(next).then(countDrafts).then(function () {
+      flushing = false;
+      return sent;
+    }, function () { flushing = false; return sent; });
   }
 
   document.getElementById('report').addEventListener('submit', function (e) {
@@ -179,26 +248,29 @@
       category: document.getElementById('category').value,
       description: document.getElementById('note').value};
     var file = document.getElementById('photo').files[0];
-    var note = '';
-    uploadPhoto(file).then(function (photo) {
-      note = photo.note;
-      if (photo.ids.length) { body.attachments = photo.ids; }
-      return send(body);
-    }).then(function (inc) {
-      document.body.setAttribute('data-sent', inc.id);
-      status(T.sent + ' #' + inc.id + (note ? ' · ' + note : ''));
-    }, function (err) {
-      if (err.offline) {
-        // Drafts keep no photo: localStorage holds a few MB at most.
-        var list = drafts(); list.push(body); saveDrafts(list);
-        status(T.draft + (file ? ' · ' + T.no_photo_draft : ''), true);
-      } else { status(err.message, true); }
-    });
+    var read = file ? file.arrayBuffer() : Promise.resolve(null);
+    read.then(function (data) {
+      var draft = {body: body, photo: file ? {data: data, type: file.type, name: file.name} : null};
+      // Every report is a draft until the server has it: a dropped network loses nothing.
+      return Drafts.put(draft).then(function (key) {
+        draft.key = draft.key || key;
+        return sendDraft(draft).then(function (inc) {
+          document.body.setAttribute('data-sent', inc.id);
+          status(T.sent + ' #' + inc.id + (file ? ' · ' + T.photo_sent : ''));
+        }, function (err) {
+          if (err.offline) {
+            status(T.draft + (file ? ' · ' + T.photo_draft : ''), true);
+            return;
+          }
+          status(err.message, true);
+          return Drafts.remove(draft.key);
+        });
+      });
+    }).then(countDrafts);
   });
 
   window.addEventListener('online', flush);
   setInterval(flush, 15000);
-  saveDrafts(drafts());
   flush();
-  window.gridReport = {flush: flush, drafts: drafts};
+  window.gridReport = {flush: flush, drafts: function () { return Drafts.all(); }};
 })();
