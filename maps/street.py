@@ -126,7 +126,7 @@ def unit_layer(session: Session, units: Sequence[Unit], level: str, lang: str, *
                link: str | None = None, shade: str = "open",
                ) -> tuple[folium.FeatureGroup, folium.GeoJson, list]:
     """One level's polygons as a switchable layer; communities and grids shaded by open cases
-    (streets and communities by three-rate score with ``shade="score"``).
+    (streets and communities by three-rate score with ``shade="score"``, grids then unshaded).
 
     Returns the layer, its GeoJson (for the search box) and the choropleth bins used.
     """
@@ -158,6 +158,8 @@ def unit_layer(session: Session, units: Sequence[Unit], level: str, lang: str, *
                          "geometry": _geometry(store.shape_of(unit), shift, TOLERANCE[overview])})
     base = UNIT_STYLES[level]
     shaded = level in ("community", "grid") or (overview and level == "street")
+    if shade == "score" and level == "grid":
+        shaded = False  # grids have no rates: left clear so the communities' scores show
 
     by_score = shade == "score" and level in ("street", "community")
 
@@ -357,7 +359,8 @@ def area_map(
                                                  counts=counts, shift=shift, overview=overview,
                                                  shade=shade)
     grid, grid_json, grid_bins = unit_layer(session, grids, "grid", lang, counts=counts,
-                                            shift=shift, overview=overview, show=not overview)
+                                            shift=shift, overview=overview, show=not overview,
+                                            shade=shade)
     for layer in (street, community, grid):
         layer.add_to(fmap)
     building_names: dict[str, str] = {}

@@ -271,12 +271,30 @@ def test_street_map_in_english(server, browser, tokens, reported, backend):
     context.close()
 
 
-def test_city_overview_links_streets(server, browser, tokens, reported, backend):
+def test_city_overview_links_streets(server, browser, tokens, reported, backend, demo):
     context, page, requests, errors = _page(browser)
     page.goto(f"{server}/maps/city?token={tokens['admin']}&lang=en", wait_until="networkidle")
     assert page.locator(".leaflet-control-layers-overlays").inner_text().count("Grids") == 1
     assert int(page.locator("body").get_attribute("data-shown")) >= 3
     _shot(page, f"city-{backend}")
+    # Find the street by name; its popup links to its own map.
+    with demo.db.read() as session:
+        name = store.get_unit(session, store.require_active_version(session).id, STREET).name
+    search = page.locator(".leaflet-control-search input")
+    search.fill(name)
+    search.dispatch_event("keyup")
+    page.locator(".leaflet-control-search .search-tip", has_text=f"{STREET} {name}").click()
+    page.locator(".leaflet-popup-content a", has_text="Open street map").click()
+    page.wait_for_url(f"**/maps/streets/{STREET}?lang=en*")
+    page.wait_for_load_state("networkidle")
+    assert page.title() == name
+    # The same street shaded by this month's three-rate score instead of open cases.
+    page.goto(f"{server}/maps/streets/{STREET}?lang=en&shade=score", wait_until="networkidle")
+    assert "Three-rate score (month)" in page.locator("#legend").inner_text()
+    grids = page.locator('path[stroke="#2c7fb8"]')  # grids have no rates: left clear
+    assert grids.count() == 40 and grids.first.get_attribute("fill-opacity") == "0.05"
+    assert page.locator('path[stroke="#e66101"][fill-opacity="0.25"]').count() == 6
+    _shot(page, f"street-map-score-{backend}")
     _local_only(requests, server)
     assert not errors, errors
     context.close()
