@@ -70,7 +70,13 @@ def demo(
     serve_: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Build the demo database from data/boundaries, add sample incidents, and serve it."""
-    from grid.demo import DEMO_STREET, demo_users, load_sample, sample_incidents
+    from grid.demo import (
+        DEMO_STREET,
+        demo_users,
+        load_sample,
+        sample_incidents,
+        sample_residents,
+    )
 
     svc = _services()
     try:
@@ -89,6 +95,10 @@ def demo(
         users = demo_users(svc, grid)
         added = sample_incidents(svc)
         console.print(f"示例事件 sample incidents added: {added}")
+        registered = sample_residents(svc)
+        console.print("示例居民 sample residents: " + (
+            "需设置 GRID_PII_KEY (grid residents keygen) set GRID_PII_KEY to add them"
+            if registered is None else f"{registered} added"))
     except GridError as exc:
         _fail(exc)
     console.print("演示用户及令牌 demo users and their tokens:")

@@ -115,6 +115,34 @@ def sample_incidents(svc: Services, seed: int = 7) -> int:
         return len(ids)
 
 
+def sample_residents(svc: Services, per_building: int = 2, seed: int = 2157) -> int | None:
+    """Register made-up residents (``grid.residents.sample``), ``per_building`` in every
+    building, about one in six a Party member; None without a PII key (nothing can be stored),
+    0 when residents are already registered."""
+    import csv
+    import io
+
+    from grid.residents.models import Resident
+    from grid.residents.register import import_rows, parse_register
+    from grid.residents.sample import HEADINGS, sample_rows
+
+    if not svc.settings.pii_key:
+        return None
+    with svc.db.read() as session:
+        if session.scalar(select(func.count()).select_from(Resident)):
+            return 0
+        version = store.require_active_version(session).id
+        buildings = [{"code": b.code, "name": b.name, **b.attrs}
+                     for b in store.units(session, version, Level.building)]
+    # Through the same reader as an uploaded register, headings and all.
+    text = io.StringIO()
+    csv.writer(text).writerows([HEADINGS, *sample_rows(buildings, per_building * len(buildings),
+                                                       seed=seed)])
+    rows = parse_register(text.getvalue().encode(), "sample.csv")
+    report = import_rows(svc.db, rows, svc.settings.pii_key, commit=True)
+    return report.accepted if report.committed else 0
+
+
 @dataclass(frozen=True)
 class _Staff:
     name: str

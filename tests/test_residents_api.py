@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from grid.api.app import create_app
-from grid.api.residents import PartyPublic, ResidentPublic
+from grid.api.residents import ImportReportPublic, PartyPublic, ResidentPublic
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.residents.pii import generate_key, mask_id, mask_phone
 from grid.residents.register import import_register
-from grid.residents.sample import sample_rows, write_csv
+from grid.residents.sample import HEADINGS, sample_rows, write_csv
 from grid.users import add_user
 from tests.conftest import auth
 
@@ -166,3 +166,71 @@ def test_lookup_by_id_number_uses_the_fingerprint(world, demo):
         gis = authenticate(session, world["tokens"]["gis"])
         with pytest.raises(Forbidden):
             lookup_by_id(session, gis, row[1], KEY)
+
+
+def _upload(world, role, rows, commit=False, name="register.csv", data=None):
+    if data is None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(HEADINGS)
+        writer.writerows(rows)
+        data = buffer.getvalue().encode("gb18030")  # as Excel in China saves it
+    return world["client"].post(
+        "/api/v1/residents/imports", files={"file": (name, data, "text/csv")},
+        data={"commit": str(commit).lower()}, headers=auth(world["tokens"][role]))
+
+
+def _new_buildings(demo, grid, count):
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        units = [b for b in store.units(session, version, Level.building)
+                 if b.parent_code == grid]
+    return [{"code": b.code, "name": b.name, **b.attrs} for b in units[-count:]]
+
+
+def test_import_over_the_api_dry_run_then_commit(world, demo):
+    targets = _new_buildings(demo, world["grid"], 2)
+    assert not set(b["code"] for b in targets) & set(world["mine"])
+    rows = sample_rows(targets, 8, seed=911)
+    dry = _upload(world, "grid_worker", rows)
+    assert dry.status_code == 200, dry.text
+    report = ImportReportPublic.model_validate(dry.json())
+    assert (report.rows, report.accepted, report.committed, report.problems) == (8, 8, False, [])
+    assert report.party_members == sum(r[8] == "是" for r in rows)
+    listed = _get(world, "grid_worker", "/api/v1/residents", unit=targets[0]["code"]).json()
+    assert listed == []  # a dry run writes nothing
+    done = _upload(world, "grid_worker", rows, commit=True)
+    assert done.status_code == 200, done.text
+    report = ImportReportPublic.model_validate(done.json())
+    assert report.committed and sum(report.by_building.values()) == 8
+    people = [ResidentPublic.model_validate(p) for p in _get(
+        world, "grid_worker", "/api/v1/residents", unit=targets[0]["code"]).json()]
+    assert {p.id_number for p in people} == {r[1] for r in rows if r[4] == targets[0]["code"]}
+    # The same register again: every row is already registered, and nothing is written twice.
+    again = _upload(world, "grid_worker", rows, commit=True)
+    assert again.status_code == 422
+    assert len(again.json()["details"]["problems"]) == 8
+    assert "already registered" in again.json()["details"]["problems"][0]["reason"]
+
+
+def test_import_over_the_api_respects_role_scope_and_rows(world, demo):
+    ours = _new_buildings(demo, world["grid"], 3)[:1]
+    theirs = _new_buildings(demo, world["other_grid"], 1)
+    rows = sample_rows(ours, 2, seed=912) + sample_rows(theirs, 1, seed=913)
+    # Roles that do not handle personal data may not import at all.
+    assert _upload(world, "gis", rows).status_code == 403
+    # A grid worker may not register residents next door: that row is refused, none written.
+    refused = _upload(world, "grid_worker", rows, commit=True)
+    assert refused.status_code == 422
+    problems = refused.json()["details"]["problems"]
+    assert [p["row"] for p in problems] == [4] and "outside your scope" in problems[0]["reason"]
+    assert _get(world, "grid_worker", "/api/v1/residents", unit=ours[0]["code"]).json() == []
+    # A bad ID number is reported with its row, as in the dry run of the CLI.
+    bad = [rows[0][:1] + ["110105199001011231"] + rows[0][2:]]
+    report = ImportReportPublic.model_validate(_upload(world, "street", bad).json())
+    assert report.accepted == 0 and report.problems[0].row == 2
+    assert _upload(world, "street", rows, name="register.txt").status_code == 422
+    assert _upload(world, "street", [], data=b"").status_code == 422
+    # An admin (scope: everything) may place all three.
+    done = _upload(world, "admin", rows, commit=True)
+    assert done.status_code == 200 and done.json()["committed"], done.text

@@ -182,3 +182,25 @@ def test_room_column_may_carry_the_unit(keyed, buildings, tmp_path):
     assert (people["周一"].entrance, people["周一"].floor, people["周一"].room) == (2, 3, "301")
     assert (people["周二"].entrance, people["周二"].floor, people["周二"].room) == (2, 5, "502")
     assert people["周一"].group_code.startswith(b["code"])
+
+
+def test_demo_register(empty):
+    """The demo's sample register: two residents a building, idempotent, none without a key."""
+    from grid.demo import load_sample, sample_residents
+    from tests.conftest import DATA
+
+    load_sample(empty, DATA, say=lambda _line: None)
+    assert sample_residents(empty) is None  # no key: nothing can be stored
+    keyed = Services(empty.settings.model_copy(update={"pii_key": KEY}))
+    try:
+        added = sample_residents(keyed)
+        with keyed.db.read() as session:
+            buildings = len(store.units(session, store.require_active_version(session).id,
+                                        Level.building))
+            rows = session.scalars(select(Resident)).all()
+        assert added == len(rows) == 2 * buildings
+        assert 0 < sum(r.party_member for r in rows) < len(rows)
+        assert all(r.group_code for r in rows)  # every resident lands in a resident group
+        assert sample_residents(keyed) == 0
+    finally:
+        keyed.close()

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from grid.api.deps import CurrentUser, ReadSession, Svc
+from grid.errors import InvalidInput
 from grid.residents import access
+from grid.residents.register import import_rows, parse_register
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 
 UnitQuery = Annotated[str, Query(description="楼栋、网格或社区编码 building/grid/community code")]
+#: Larger registers (a whole street) go through `grid residents import` on the server.
+MAX_REGISTER_BYTES = 20 * 1024 * 1024
 
 
 class ResidentPublic(BaseModel):
@@ -56,6 +60,53 @@ class PartyPublic(BaseModel):
     by_building: list[PartyCountPublic]
     by_grid: list[PartyCountPublic]
     members: list[ResidentPublic]
+
+
+class ImportProblemPublic(BaseModel):
+    """Why one row cannot be imported (row 1 is the heading)."""
+
+    row: int
+    reason: str
+
+
+class ImportReportPublic(BaseModel):
+    """What an import did (``committed``) or would do (a dry run)."""
+
+    rows: int
+    accepted: int
+    party_members: int
+    buildings: int
+    committed: bool
+    by_building: dict[str, int]
+    problems: list[ImportProblemPublic]
+
+
+@router.post("/imports", response_model=ImportReportPublic,
+             summary="导入居民登记表 import a register (CSV/XLSX)")
+def import_register(
+    svc: Svc, user: CurrentUser, file: UploadFile,
+    commit: Annotated[bool, Form(description="写入 write every row or none; else dry run")] = False,
+) -> ImportReportPublic:
+    """Check a register (姓名, 身份证号, 手机, 地址, 楼栋, 单元, 楼层, 室, 党员) row by row and,
+    with ``commit``, write every row or none. Roles that see personal data only, and only
+    into buildings in the caller's scope. A commit refused for bad rows answers 422 with the
+    report as ``details``."""
+    access.require_import_rights(user)
+    data = file.file.read(MAX_REGISTER_BYTES + 1)
+    if len(data) > MAX_REGISTER_BYTES:
+        raise InvalidInput(f"文件超过 {MAX_REGISTER_BYTES // 2**20} MB register larger than "
+                           f"{MAX_REGISTER_BYTES // 2**20} MB: use `grid residents import`")
+    rows = parse_register(data, file.filename or "register.csv")
+    report = import_rows(svc.db, rows, svc.settings.pii_key, commit=commit,
+                         may_import=user.covers)
+    public = ImportReportPublic(
+        **{k: v for k, v in report.summary().items() if k != "problems"},
+        by_building=report.by_building,
+        problems=[ImportProblemPublic(row=p.row, reason=p.reason) for p in report.problems])
+    if commit and report.problems:
+        raise InvalidInput(f"{len(report.problems)} 行有问题，未写入任何数据 rows have problems: "
+                           "nothing written", details=public.model_dump())
+    return public
 
 
 @router.get("", response_model=list[ResidentPublic], summary="居民名单 residents of a unit")

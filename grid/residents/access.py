@@ -65,6 +65,14 @@ def require_scope(user: User, code: str) -> None:
         raise Forbidden(f"单元 {code} 不在您的管辖范围内 unit {code} is outside your scope")
 
 
+def require_import_rights(user: User) -> None:
+    """Forbidden unless the caller's role handles personal data (a register holds ID numbers
+    and phones in clear); each row's building must then lie in the caller's scope."""
+    if user.role not in PII_ROLES:
+        raise Forbidden(f"角色 {user.role} 不能导入居民 role {user.role} may not import "
+                        "residents (admin, street, community and grid_worker may)")
+
+
 def _views(session: Session, rows: list[Resident], clear: bool, pii_key: str | None,
            show_names: bool) -> list[ResidentView]:
     protector = Protector(pii_key) if clear and rows else None

@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,15 +82,22 @@ def read_register(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     if not path.exists():
         raise LoadError(f"文件不存在 file not found: {path}")
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows = _read_xlsx(path)
-    elif path.suffix.lower() == ".csv":
-        rows = _read_csv(path.read_bytes())
+    return parse_register(path.read_bytes(), path.name)
+
+
+def parse_register(data: bytes, name: str) -> list[dict[str, str]]:
+    """The rows of a register file's content (``name`` gives the type: .csv or .xlsx)."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        rows = _read_xlsx(data, name)
+    elif suffix == ".csv":
+        rows = _read_csv(data)
     else:
-        raise LoadError(f"不支持的文件类型 unsupported file type {path.suffix}: use .csv or .xlsx")
+        raise LoadError(f"不支持的文件类型 unsupported file type {suffix or name}: "
+                        "use .csv or .xlsx")
     if not rows:
-        raise LoadError(f"{path.name} 为空 is empty")
-    return _keyed(rows, path.name)
+        raise LoadError(f"{name} 为空 is empty")
+    return _keyed(rows, name)
 
 
 def _read_csv(data: bytes) -> list[list[str]]:
@@ -106,13 +114,13 @@ def _read_csv(data: bytes) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(text))]
 
 
-def _read_xlsx(path: Path) -> list[list[str]]:
+def _read_xlsx(data: bytes, name: str) -> list[list[str]]:
     import openpyxl
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file; report why
-        raise LoadError(f"无法读取 cannot read {path.name}: {exc}") from exc
+        raise LoadError(f"无法读取 cannot read {name}: {exc}") from exc
     sheet = book.worksheets[0]
     rows = [["" if v is None else _cell(v) for v in row]
             for row in sheet.iter_rows(values_only=True)]
@@ -279,8 +287,16 @@ def check_row(raw: dict[str, str], buildings: Buildings) -> dict[str, Any]:
 
 def import_register(db: Database, path: str | Path, pii_key: str | None, *,
                     commit: bool = False) -> ImportReport:
-    """Check every row of a register and, with ``commit``, write them all (or nothing)."""
-    rows = read_register(path)
+    """Check every row of a register file and, with ``commit``, write them all (or nothing)."""
+    return import_rows(db, read_register(path), pii_key, commit=commit)
+
+
+def import_rows(db: Database, rows: list[dict[str, str]], pii_key: str | None, *,
+                commit: bool = False,
+                may_import: Callable[[str], bool] | None = None) -> ImportReport:
+    """Check every row (as ``parse_register`` gives them) and, with ``commit``, write them all
+    or nothing. ``may_import(building_code)`` limits the buildings a caller may register
+    residents in (an API caller's scope); a row outside it is a problem of that row."""
     # The key is required even for a dry run: duplicates are found by the keyed fingerprint.
     protector = Protector(pii_key)
     report = ImportReport(rows=len(rows))
@@ -293,6 +309,11 @@ def import_register(db: Database, path: str | Path, pii_key: str | None, *,
                 row = check_row(raw, buildings)
             except InvalidInput as exc:
                 report.problems.append(RowProblem(number, exc.message))
+                continue
+            if may_import is not None and not may_import(row["building"].code):
+                report.problems.append(RowProblem(
+                    number, f"楼栋 {row['building'].code} 不在您的管辖范围内 building "
+                    f"{row['building'].code} is outside your scope"))
                 continue
             row["hmac"] = protector.fingerprint(row["id_number"])
             if row["hmac"] in seen:
