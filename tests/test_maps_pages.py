@@ -172,3 +172,15 @@ def test_communities_shaded_by_three_rate_score(client, tokens, demo, one):
     assert _score_fill(59.9) != _score_fill(100.0)
     assert client.get(f"/maps/streets/{STREET}?shade=bogus",
                       headers=auth(tokens["street"])).status_code == 422
+
+
+def test_report_page_in_english_and_on_tianditu(demo, tokens):
+    settings = demo.settings.model_copy(update={"basemap": "tianditu", "tianditu_key": "k42"})
+    r = _get(settings, "/report?lang=en", tokens["grid_worker"])
+    assert r.status_code == 200
+    config = json.loads(re.search(r"window.GRID_REPORT = (\{.*?\});</script>", r.text).group(1))
+    assert config["text"]["locate"] == "Locate me" and "Report a problem" in r.text
+    # The vector base map with its label overlay; the key (from settings) only in tile URLs.
+    assert ["vec_w" in t["url"] or "cva_w" in t["url"] for t in config["tiles"]] == [True, True]
+    assert r.text.count("k42") == 2
+    assert remote_references(r.text) == []  # tiles are requested by Leaflet, not by the page
