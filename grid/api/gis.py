@@ -3,15 +3,19 @@ validation report (a dry run), commit it by a second call; diff versions, roll b
 an incident against any version without changing the owners it keeps.
 
 The uploaded file stays server-side under a temporary folder named by the upload id, with the
-options it was checked with, so the commit loads exactly what the report described.
+options it was checked with, so the commit loads exactly what the report described. The folder
+goes once the upload is committed or discarded, at once when its report has errors (it could
+never be committed), and after ``UPLOAD_TTL`` when it is simply left behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +35,8 @@ router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
 SUFFIXES = (".zip", ".gpkg", ".geojson", ".json")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: Seconds an uncommitted upload is kept.
+UPLOAD_TTL = 24 * 3600
 
 
 class CommitRequest(BaseModel):
@@ -54,6 +60,33 @@ def _options(level: str, code_field, name_field, parent_field, encoding, crs, la
             "repair": repair}
 
 
+def _sweep(now: float | None = None) -> None:
+    """Remove uploads left uncommitted for longer than UPLOAD_TTL."""
+    if not UPLOAD_ROOT.exists():
+        return
+    cutoff = (now or time.time()) - UPLOAD_TTL
+    for folder in UPLOAD_ROOT.iterdir():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # removed meanwhile by another request
+            continue
+
+
+def _claim(upload_id: str) -> Path:
+    """Take an upload for a commit or a discard: renamed atomically, so two requests cannot
+    both load it."""
+    folder = UPLOAD_ROOT / upload_id
+    claimed = UPLOAD_ROOT / f"{upload_id}.claimed-{uuid.uuid4().hex[:8]}"
+    if not _ID.match(upload_id) or not (folder / "options.json").exists():
+        raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found")
+    try:
+        os.rename(folder, claimed)
+    except FileNotFoundError:
+        raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found") from None
+    return claimed
+
+
 def _load(svc, folder: Path, options: dict[str, Any], **extra: Any) -> dict[str, Any]:
     source = next(p for p in folder.iterdir() if p.name != "options.json")
     opts = {k: v for k, v in options.items() if k != "level"}
@@ -62,7 +95,7 @@ def _load(svc, folder: Path, options: dict[str, Any], **extra: Any) -> dict[str,
 
 
 @router.post("/uploads", summary="Upload a boundary file; returns the dry-run report")
-async def upload(
+def upload(
     svc: Svc, user: CurrentUser, file: UploadFile,
     level: Annotated[str, Form()],
     code_field: Annotated[str | None, Form()] = None,
@@ -81,33 +114,47 @@ async def upload(
                            f"{', '.join(SUFFIXES)} (zip a shapefile's parts)")
     options = _options(level, code_field, name_field, parent_field, encoding, crs, layer,
                        repair)
+    _sweep()
     upload_id = uuid.uuid4().hex
     folder = UPLOAD_ROOT / upload_id
     folder.mkdir(parents=True)
-    with (folder / f"upload{suffix}").open("wb") as out:
-        shutil.copyfileobj(file.file, out)
-    (folder / "options.json").write_text(json.dumps({**options, "user": user.name}), "utf-8")
     try:
+        with (folder / f"upload{suffix}").open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        (folder / "options.json").write_text(json.dumps({**options, "user": user.name}),
+                                             "utf-8")
         report = _load(svc, folder, options)
-    except Exception:
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # nothing to commit later
         raise
+    if report["errors"]:
+        shutil.rmtree(folder, ignore_errors=True)  # a commit would be refused: nothing kept
+        return {"upload_id": None, "report": report}
     return {"upload_id": upload_id, "report": report}
 
 
 @router.post("/uploads/{upload_id}/commit", summary="Commit a checked upload")
 def commit(upload_id: str, body: CommitRequest, svc: Svc, user: CurrentUser) -> dict[str, Any]:
-    """Load the upload for real (all or nothing) into a new or given inactive version."""
+    """Load the upload for real (all or nothing) into a new or given inactive version. The
+    upload is gone afterwards, committed or not (a refused commit leaves nothing to retry
+    that would not be refused again; upload the corrected file)."""
     _require_gis(user)
-    folder = UPLOAD_ROOT / upload_id
-    if not _ID.match(upload_id) or not (folder / "options.json").exists():
-        raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found")
-    options = json.loads((folder / "options.json").read_text("utf-8"))
-    options.pop("user", None)
-    report = _load(svc, folder, options, commit=True, version_id=body.version,
-                   label=body.label)
-    shutil.rmtree(folder, ignore_errors=True)
+    folder = _claim(upload_id)
+    try:
+        options = json.loads((folder / "options.json").read_text("utf-8"))
+        options.pop("user", None)
+        report = _load(svc, folder, options, commit=True, version_id=body.version,
+                       label=body.label)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {"upload_id": upload_id, "report": report}
+
+
+@router.delete("/uploads/{upload_id}", summary="Discard an upload", status_code=204)
+def discard(upload_id: str, user: CurrentUser) -> None:
+    """Drop an upload that will not be committed."""
+    _require_gis(user)
+    shutil.rmtree(_claim(upload_id), ignore_errors=True)
 
 
 @router.get("/versions/{old}/diff/{new}", summary="Diff two boundary versions")

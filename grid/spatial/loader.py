@@ -16,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -153,7 +154,19 @@ def read_source(
         return _rename(frame, fields), Source("UTF-8", "", fields.describe())
     chosen = choose_encoding(path, encoding)
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=chosen.encoding)
+        # Arrow: columns come over in bulk, about twice as fast for a city's buildings
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=chosen.encoding,
+                              use_arrow=True)
+        # Text columns as Python strings now: bytes that are not text in the chosen encoding
+        # fail here, with a message, and not in the middle of the checks
+        for column in frame.columns:
+            if column != "geometry" and not pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].to_numpy(dtype=object)
+    except (UnicodeDecodeError, pa.ArrowException) as exc:
+        raise LoadError(
+            f"{path.name}: 属性不是 {chosen.encoding or 'UTF-8'} 编码 the attributes cannot be "
+            f"decoded as {chosen.encoding or 'UTF-8'}: pass --encoding GB18030 (or UTF-8)"
+        ) from exc
     except Exception as exc:  # GDAL's errors are many and untyped; report the reason
         raise LoadError(f"无法读取 cannot read {path.name}: {exc}") from exc
     if frame.crs is None and crs is None:
@@ -243,15 +256,6 @@ def _attr_parents(frame: pd.DataFrame) -> np.ndarray | None:
     return np.where(text == "", None, text.to_numpy(dtype=object))
 
 
-def _multipolygons(geoms: np.ndarray) -> np.ndarray:
-    """Polygons as one-part MultiPolygons (the column type), in one call."""
-    single = shapely.get_type_id(geoms) == 3
-    if single.any():
-        geoms = geoms.copy()
-        geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(single.sum()))
-    return geoms
-
-
 def apply_units(
     session: Session,
     frame: pd.DataFrame,
@@ -290,7 +294,6 @@ def apply_units(
         geoms = shapely.force_2d(geoms)
     geoms, ok, problems = check_geometries(codes, geoms, options.repair)
     parents = spatial_parents(geoms, ok, parent_codes, parent_geoms)
-    geoms = _multipolygons(geoms)
     doomed = bool(problems and any(p.severity == ERROR for p in problems)) or (
         parent_level is not None and pd.isna(parents[ok]).any())
     plan = writer = None
