@@ -248,6 +248,12 @@
       category: document.getElementById('category').value,
       description: document.getElementById('note').value};
     var file = document.getElementById('photo').files[0];
+    var button = document.getElementById('send');
+    button.disabled = true;  // one tap, one report
+    function clear() {
+      document.getElementById('note').value = '';
+      document.getElementById('photo').value = '';
+    }
     var read = file ? file.arrayBuffer() : Promise.resolve(null);
     read.then(function (data) {
       var draft = {body: body, photo: file ? {data: data, type: file.type, name: file.name} : null};
@@ -255,18 +261,21 @@
       return Drafts.put(draft).then(function (key) {
         draft.key = draft.key || key;
         return sendDraft(draft).then(function (inc) {
+          clear();
           document.body.setAttribute('data-sent', inc.id);
           status(T.sent + ' #' + inc.id + (file ? ' · ' + T.photo_sent : ''));
         }, function (err) {
-          if (err.offline) {
+          if (err.offline) {  // kept safe in the draft
+            clear();
             status(T.draft + (file ? ' · ' + T.photo_draft : ''), true);
             return;
           }
-          status(err.message, true);
+          status(err.message, true);  // refused: the form stays as it was, to be corrected
           return Drafts.remove(draft.key);
         });
       });
-    }).then(countDrafts);
+    }).then(countDrafts).then(function () { button.disabled = false; },
+                              function () { button.disabled = false; });
   });
 
   window.addEventListener('online', flush);
