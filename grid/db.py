@@ -70,6 +70,13 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Write sessions are bound to a copy of the engine carrying ``write=True``, so the
+        # transaction (SQLite: BEGIN IMMEDIATE, see _sqlite_on_begin) starts at the first
+        # statement, not when the session is made. A request that opens its write session
+        # and then fails authentication, or waits for another dependency, holds neither a
+        # pooled connection nor SQLite's write lock meanwhile.
+        self._write_sessions = sessionmaker(self.engine.execution_options(write=True),
+                                            expire_on_commit=False)
 
     @property
     def is_spatialite(self) -> bool:
@@ -89,8 +96,7 @@ class Database:
         With ``commit=False`` the same work runs and is rolled back: a dry run that exercises
         exactly the code path a real write would.
         """
-        with self._sessions() as session:
-            session.connection(execution_options={"write": True})
+        with self._write_sessions() as session:
             try:
                 yield session
                 if commit:

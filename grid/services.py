@@ -9,6 +9,7 @@ from grid.incidents.categories import load_categories
 from grid.incidents.ladder import Ladder
 from grid.settings import Settings
 from grid.spatial.locator import LocatorCache
+from grid.users import TokenCache
 
 
 class Services:
@@ -27,6 +28,7 @@ class Services:
         self.ladder = Ladder(self.categories, self.locators, self.calendar,
                              settings.report_in_minutes)
         self.gazetteers = GazetteerCache()
+        self.tokens = TokenCache(settings.token_cache_seconds)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from datetime import datetime
 from enum import StrEnum
 
@@ -90,6 +92,40 @@ def authenticate(session: Session, token: str | None) -> User:
     if user is None:
         raise NotAuthenticated("令牌无效 the token is not valid")
     return user
+
+
+class TokenCache:
+    """Users recently authenticated, by token hash, kept for ``ttl`` seconds.
+
+    Every API call authenticates; without this, each one spends a pooled connection and a
+    round trip on the same lookup. The price is staleness: a token rotated or a user
+    deactivated keeps working for at most ``ttl`` seconds in each server process (set
+    ``GRID_TOKEN_CACHE_SECONDS=0`` to look up every call). Cached users are detached
+    snapshots, only read (name, role, scope, department).
+    """
+
+    def __init__(self, ttl: float, max_size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._users: dict[str, tuple[float, User]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> User | None:
+        """The cached user holding ``token``, while fresh."""
+        found = self._users.get(_hash(token)) if self.ttl > 0 else None
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, token: str, user: User) -> None:
+        """Remember ``user`` (detached from its session) as the holder of ``token``."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._users) >= self.max_size:  # drop the oldest entries (insertion order)
+                for key in list(self._users)[: self.max_size // 10 + 1]:
+                    del self._users[key]
+            self._users[_hash(token)] = (time.monotonic() + self.ttl, user)
 
 
 def rotate_token(session: Session, name: str) -> str:

@@ -32,10 +32,17 @@ def write_session(svc: Annotated[Services, Depends(services)]) -> Iterator[Sessi
         yield session
 
 
-def _user(session: Session, credentials: HTTPAuthorizationCredentials | None,
+def _user(svc: Services, credentials: HTTPAuthorizationCredentials | None,
           token: str | None = None) -> User:
-    user = authenticate(session, credentials.credentials if credentials else token)
-    session.expunge(user)
+    # Authentication opens its own short read session, and only when the token is not in the
+    # cache: the request's own session is never held while a user is looked up.
+    token = credentials.credentials if credentials else token
+    user = svc.tokens.get(token) if token else None
+    if user is None:
+        with svc.db.read() as session:
+            user = authenticate(session, token)
+            session.expunge(user)
+        svc.tokens.put(token, user)
     return user
 
 
@@ -44,8 +51,7 @@ def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     """The user holding the request's bearer token (401 without one)."""
-    with svc.db.read() as session:
-        return _user(session, credentials)
+    return _user(svc, credentials)
 
 
 def page_user(
@@ -55,8 +61,7 @@ def page_user(
     grid_token: Annotated[str | None, Cookie()] = None,
 ) -> User:
     """For HTML pages: a bearer token, a ``?token=`` link, or the cookie the link set."""
-    with svc.db.read() as session:
-        return _user(session, credentials, token or grid_token)
+    return _user(svc, credentials, token or grid_token)
 
 
 # scope="function": the session ends (and commits) before the response is sent, so a client

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVELS, Level
+from grid.hierarchy.models import Unit
 
 
 @dataclass
@@ -56,11 +58,18 @@ class OwnerChain:
 def owner_chain(session: Session, version_id: int, codes: dict[Level, str | None]) -> OwnerChain:
     """Describe the units named by ``codes`` (one per level) in ``version_id``."""
     present = [codes[level] for level in LEVELS if codes.get(level)]
-    units = {u.code: u for u in store.units(session, version_id, codes=present)}
-    groups = []
     building = codes.get(Level.building)
+    # One query for the chain and the building's resident groups, names only: a unit's
+    # polygon (a street's runs to megabytes) is not needed to describe it. Every incident
+    # report and read builds a chain, so this is on the hot path.
+    wanted = Unit.code.in_(present)
     if building:
-        groups = list(store.units(session, version_id, Level.resident_group, parent_code=building))
+        wanted = or_(wanted, and_(Unit.level == Level.resident_group.value,
+                                  Unit.parent_code == building))
+    rows = session.execute(select(Unit.level, Unit.code, Unit.name)
+                           .where(store.alive_in(version_id), wanted).order_by(Unit.code)).all()
+    units = {r.code: r for r in rows if r.code in present}
+    groups = [r for r in rows if r.level == Level.resident_group.value and r.code not in units]
     orgs = store.party_orgs(session, [*present, *(g.code for g in groups)])
 
     def link(unit) -> ChainLink:

@@ -46,6 +46,13 @@ def require_active_version(session: Session) -> BoundaryVersion:
     return version
 
 
+def active_version_id(session: Session) -> int:
+    """The active version's id alone (one indexed column; asked on every locate and report),
+    or the same clear error as ``require_active_version``."""
+    version_id = session.scalar(select(BoundaryVersion.id).where(BoundaryVersion.is_active))
+    return require_active_version(session).id if version_id is None else version_id
+
+
 def get_version(session: Session, version_id: int) -> BoundaryVersion:
     """One version by id, or NotFound."""
     version = session.get(BoundaryVersion, version_id)

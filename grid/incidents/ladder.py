@@ -39,6 +39,8 @@ from grid.spatial.locator import LocatorCache
 
 SOURCES = ("patrol", "hotline", "resident")
 RATINGS = ("满意", "基本满意", "不满意")
+#: How a late report-in's step reason begins (the rates count such a case as not in time).
+LATE_REPORT_IN = "逾期报到"
 #: How far up the ladder each role reaches; departments and GIS staff handle no ladder level.
 ROLE_RANK = {"grid_worker": 0, "community": 1, "street": 2, "admin": 2, "system": 2}
 
@@ -81,6 +83,19 @@ def can_see(actor: Actor, incident: Incident) -> bool:
     if actor.role == "department":
         return any(s.department == actor.department for s in incident.summonses)
     return True
+
+
+def _count_for_rates(incident: Incident, step: IncidentStep) -> None:
+    """Keep the incident's rate columns in step with its steps (definitions in
+    ``grid.incidents.rates``): a sweep's escalation or a late report-in makes it late; each
+    callback counts, and a satisfied one (满意 / 基本满意) also as satisfied."""
+    if (step.action == "escalate" and step.actor_role == SYSTEM.role) or (
+            step.action == "report_in" and step.reason.startswith(LATE_REPORT_IN)):
+        incident.late = True
+    if step.action == "rate":
+        incident.callbacks = (incident.callbacks or 0) + 1
+        if not step.reason.startswith("不满意"):
+            incident.satisfied_callbacks = (incident.satisfied_callbacks or 0) + 1
 
 
 class Ladder:
@@ -188,7 +203,9 @@ class Ladder:
             from_state=None, to_state="open", from_level=None, to_level=kind.start_level,
             reason=description, attachments=list(attachments) or None,
         )
-        incident.steps.append(step)
+        # Set every collection while the incident is new: known empty, they are never
+        # loaded back from the database when the answer is shaped.
+        incident.steps, incident.summonses, incident.reporters = [step], [], []
         session.add(incident)
         session.flush()
         incident.reporters.append(IncidentReporter(
@@ -240,6 +257,7 @@ class Ladder:
         incident.state = state or incident.state
         incident.level = level or incident.level
         incident.updated_at = now
+        _count_for_rates(incident, step)
         incident.steps.append(step)  # through the relationship, so the loaded list stays true
         self._attach(session, incident, attachments)
         try:
@@ -366,7 +384,7 @@ class Ladder:
         now = now or utcnow()
         summons.reported_in_at = now
         if summons.is_report_in_late(now):
-            note = f"逾期报到 late report-in. {note}".strip()
+            note = f"{LATE_REPORT_IN} late report-in. {note}".strip()
         return self._move(session, incident, actor, "report_in", reason=note,
                           department=summons.department, now=now)
 

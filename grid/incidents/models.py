@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grid.db import STORAGE_SRID
@@ -48,6 +58,12 @@ class Incident(Base):
     #: How often a 不满意 callback has reopened it; the case it was merged into, if any.
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), nullable=True)
+    #: Kept by every move for the three rates (``grid.incidents.rates``), so a month's
+    #: ranking reads only the month's cases: whether a level's time limit ran out on it or a
+    #: summoned department reported in late, and its callbacks (回访) and satisfied ones.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    callbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    satisfied_callbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": row_version}
 

@@ -16,7 +16,13 @@ For the cases *received* in a period (reported in it, merged duplicates left out
 
 The ranking sorts units by score, lowest first named (排名靠后). Communities with no complaints
 (resident or hotline cases) in the period, or at most ``low_threshold``, are counted too.
-Everything is one grouped SQL query per rate, so it runs in the database on either backend.
+
+Every ladder move keeps three columns of the incident in step with its steps (``late``,
+``callbacks``, ``satisfied_callbacks``; see ``grid.incidents.ladder._count_for_rates``), so
+the figures are one grouped scan of the period's cases (``ix_incident_created``) by street and
+community, on either backend — not a join with the step table, which grows several rows per
+case for ever. A monthly ranking at Beijing scale (24 million cases a year) reads only the
+month's two million rows (``benchmarks/workflow_rates_bench.py``).
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
-from grid.incidents.models import Incident, IncidentStep
+from grid.incidents.models import Incident
 
 SOLVED = ("resolved", "closed", "rated")
 COMPLAINT_SOURCES = ("hotline", "resident")
@@ -75,35 +81,36 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 1.0
 
 
-def rates(session: Session, level: str, start: datetime, end: datetime,
-          weights: dict[str, float]) -> list[UnitRates]:
-    """The three rates per street or community for cases received in [start, end), ranked
-    (rank 1 = best; the last is the lowest, named in the monthly report)."""
-    key = {"street": Incident.street_code, "community": Incident.community_code}[level]
-    period = and_(Incident.created_at >= start, Incident.created_at < end,
-                  Incident.state != "merged")
-    late = (select(IncidentStep.incident_id).where(
-        (and_(IncidentStep.action == "escalate", IncidentStep.actor_role == "system"))
-        | (and_(IncidentStep.action == "report_in", IncidentStep.reason.startswith("逾期报到"))))
-        .distinct().subquery())
-    base = (select(
-        key.label("code"), func.count().label("received"),
-        func.sum(case((late.c.incident_id.is_(None), 1), else_=0)).label("in_time"),
-        func.sum(case((Incident.state.in_(SOLVED), 1), else_=0)).label("solved"),
-        func.sum(case((Incident.source.in_(COMPLAINT_SOURCES), 1), else_=0)).label("complaints"))
-        .outerjoin(late, late.c.incident_id == Incident.id)
-        .where(period).group_by(key))
-    out = {row.code: UnitRates(row.code, row.received, int(row.in_time), int(row.solved), 0, 0,
-                               int(row.complaints))
-           for row in session.execute(base)}
-    callbacks = (select(
-        key.label("code"), func.count().label("rated"),
-        func.sum(case((IncidentStep.reason.startswith("不满意"), 0), else_=1)).label("satisfied"))
-        .join(IncidentStep, IncidentStep.incident_id == Incident.id)
-        .where(period, IncidentStep.action == "rate").group_by(key))
-    for row in session.execute(callbacks):
-        if row.code in out:
-            out[row.code].rated, out[row.code].satisfied = row.rated, int(row.satisfied)
+#: Level → the incident column holding its code.
+_KEYS = {"street": 0, "community": 1}
+
+
+def _figures(session: Session, start: datetime, end: datetime) -> list[tuple]:
+    """(street, community, received, in_time, solved, rated, satisfied, complaints) for the
+    cases received in [start, end), merged duplicates left out: one grouped scan."""
+    query = (select(
+        Incident.street_code, Incident.community_code, func.count(),
+        func.sum(case((Incident.late, 0), else_=1)),
+        func.sum(case((Incident.state.in_(SOLVED), 1), else_=0)),
+        func.sum(Incident.callbacks), func.sum(Incident.satisfied_callbacks),
+        func.sum(case((Incident.source.in_(COMPLAINT_SOURCES), 1), else_=0)))
+        .where(Incident.created_at >= start, Incident.created_at < end,
+               Incident.state != "merged")
+        .group_by(Incident.street_code, Incident.community_code))
+    return [tuple(row) for row in session.execute(query)]
+
+
+def _ranked(figures: list[tuple], level: str, weights: dict[str, float]) -> list[UnitRates]:
+    key = _KEYS[level]
+    out: dict[str, UnitRates] = {}
+    for row in figures:
+        unit = out.setdefault(row[key], UnitRates(row[key], 0, 0, 0, 0, 0, 0))
+        unit.received += row[2]
+        unit.in_time += int(row[3])
+        unit.solved += int(row[4])
+        unit.rated += int(row[5])
+        unit.satisfied += int(row[6])
+        unit.complaints += int(row[7])
     total = sum(weights.values()) or 1.0
     for unit in out.values():
         unit.response = _ratio(unit.in_time, unit.received)
@@ -116,6 +123,15 @@ def rates(session: Session, level: str, start: datetime, end: datetime,
     for i, unit in enumerate(ranked, 1):
         unit.rank = i
     return ranked
+
+
+def rates(session: Session, level: str, start: datetime, end: datetime,
+          weights: dict[str, float]) -> list[UnitRates]:
+    """The three rates per street or community for cases received in [start, end), ranked
+    (rank 1 = best; the last is the lowest, named in the monthly report)."""
+    if level not in _KEYS:
+        raise InvalidInput(f"未知层级 level must be street or community, not '{level}'")
+    return _ranked(_figures(session, start, end), level, weights)
 
 
 @dataclass
@@ -133,10 +149,13 @@ def monthly_ranking(session: Session, level: str, start: datetime, end: datetime
                     weights: dict[str, float], low_threshold: int = 2) -> MonthlyRanking:
     """Rank streets or communities; count the communities of the active boundary version with
     no complaints, and with at most ``low_threshold``."""
-    ranked = rates(session, level, start, end, weights)
-    per_community = {u.code: u.complaints
-                     for u in (ranked if level == "community"
-                               else rates(session, "community", start, end, weights))}
+    if level not in _KEYS:
+        raise InvalidInput(f"未知层级 level must be street or community, not '{level}'")
+    figures = _figures(session, start, end)
+    ranked = _ranked(figures, level, weights)
+    per_community: dict[str, int] = {}
+    for row in figures:
+        per_community[row[1]] = per_community.get(row[1], 0) + int(row[7])
     version = store.require_active_version(session).id
     communities = [u.code for u in store.units(session, version, Level.community)]
     zero = sum(1 for c in communities if per_community.get(c, 0) == 0)

@@ -135,7 +135,7 @@ class LocatorCache:
     def get(self, session: Session, version_id: int | None = None) -> Locator:
         """The locator for ``version_id`` (default: the active version)."""
         if version_id is None:
-            version_id = store.require_active_version(session).id
+            version_id = store.active_version_id(session)
         locator = self._locator
         if locator is not None and locator.version_id == version_id:
             return locator
