@@ -1,0 +1,168 @@
+"""What the fast paths of the workflow must keep true: the token cache forgets within its
+bound, a write session holds no connection until it is used, and the incident columns the
+three rates read always say what the steps say — kept by every move, and filled by the
+migration for cases recorded before it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+
+from grid.api.app import create_app
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.incidents.models import Incident, IncidentStep
+from grid.migrate import upgrade
+from grid.services import Services
+from grid.users import TokenCache, User, add_user
+from tests.conftest import auth
+
+
+def test_token_cache_keeps_a_user_for_its_ttl_only():
+    cache = TokenCache(ttl=0.05)
+    user = User(name="a", role="admin", scope_code="", token_hash="x")
+    cache.put("token", user)
+    assert cache.get("token") is user and cache.get("other") is None
+    time.sleep(0.06)
+    assert cache.get("token") is None
+    off = TokenCache(ttl=0)
+    off.put("token", user)
+    assert off.get("token") is None
+
+
+def test_token_cache_drops_oldest_entries_when_full():
+    cache = TokenCache(ttl=60, max_size=10)
+    for i in range(25):
+        cache.put(f"t{i}", User(name=f"u{i}", role="admin", scope_code="", token_hash=str(i)))
+    assert cache.get("t24") is not None and cache.get("t0") is None
+    assert len(cache._users) <= 10
+
+
+@pytest.mark.parametrize("ttl", [0.0, 0.3])
+def test_deactivated_user_is_refused_within_the_cache_bound(demo, ttl):
+    with demo.db.write() as session:
+        _, token = add_user(session, f"cache-{ttl}", "admin", "")
+    settings = demo.settings.model_copy(update={"token_cache_seconds": ttl})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/versions", headers=auth(token)).status_code == 200
+        with demo.db.write() as session:
+            session.execute(update(User).where(User.name == f"cache-{ttl}").values(active=False))
+        time.sleep(ttl + 0.05)
+        refused = client.get("/api/v1/versions", headers=auth(token))
+        assert refused.status_code == 401, refused.text
+
+
+def test_write_session_takes_no_connection_until_its_first_statement(demo):
+    pool = demo.db.engine.pool
+    before = pool.checkedout()
+    with demo.db.write() as session:
+        assert pool.checkedout() == before
+        session.execute(select(Incident.id).limit(1)).all()
+        assert pool.checkedout() == before + 1
+    assert pool.checkedout() == before
+
+
+def _from_steps(session) -> dict[int, tuple[bool, int, int]]:
+    """(late, callbacks, satisfied) of every incident, worked out from its steps."""
+    out = {}
+    for incident_id, steps in _steps_by_incident(session).items():
+        late = any((s.action == "escalate" and s.actor_role == "system")
+                   or (s.action == "report_in" and s.reason.startswith("逾期报到"))
+                   for s in steps)
+        rates = [s for s in steps if s.action == "rate"]
+        satisfied = [s for s in rates if not s.reason.startswith("不满意")]
+        out[incident_id] = (late, len(rates), len(satisfied))
+    return out
+
+
+def _steps_by_incident(session) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for step in session.scalars(select(IncidentStep)):
+        found.setdefault(step.incident_id, []).append(step)
+    return found
+
+
+@dataclass(frozen=True)
+class Admin:
+    name: str = "admin-test"
+    role: str = "admin"
+    department: str | None = None
+
+    def covers(self, code: str | None) -> bool:
+        return True
+
+
+def at(day: int, hour: int) -> datetime:
+    # 2023: a year no other test files cases in, so the sweep below touches only these.
+    return datetime(2023, 5, day, hour, tzinfo=UTC)
+
+
+def test_every_move_keeps_the_rate_columns_equal_to_the_steps(demo):
+    """Cases played through the sweep's escalation, a late report-in, a 不满意 callback that
+    reopens and a satisfied one; then every case of the database (with those of the other
+    workflow tests, when they ran first) is checked against its steps."""
+    ladder, admin = demo.ladder, Admin()
+    with demo.db.read() as session:
+        grid = store.units(session, store.require_active_version(session).id, Level.grid)[0]
+        point = store.shape_of(grid).representative_point()
+    with demo.db.write() as s:
+        a = ladder.report(s, admin, lon=point.x, lat=point.y, category="Z001", now=at(2, 9)).id
+        b = ladder.report(s, admin, lon=point.x, lat=point.y, category="Z001", now=at(2, 9)).id
+    assert a in ladder.escalate_due(demo.db, now=at(2, 20))
+    with demo.db.write() as s:
+        for note in ("不满意 太慢", "满意"):
+            ladder.resolve(s, admin, a, "done", now=at(3, 9))
+            ladder.close(s, admin, a, now=at(3, 10))
+            ladder.rate(s, admin, a, note.split()[0], now=at(3, 11))
+        ladder.escalate(s, admin, b, "needs the street", now=at(3, 9))
+        ladder.whistle(s, admin, b, ["城管执法"], "summon", now=at(3, 10))
+        ladder.report_in(s, admin, b, "城管执法", now=at(3, 12))  # 30 minutes allowed
+    with demo.db.read() as session:
+        assert _from_steps(session)[a] == (True, 2, 1)
+        assert _from_steps(session)[b] == (True, 0, 0)
+        expected = _from_steps(session)
+        kept = {i.id: (i.late, i.callbacks, i.satisfied_callbacks)
+                for i in session.scalars(select(Incident))}
+    assert set(kept) == set(expected)
+    assert kept == expected
+
+
+def test_migration_fills_the_rate_columns_from_recorded_steps(databases, backend):
+    svc = Services(databases.new(backend))
+    try:
+        upgrade(svc.db, "0006")  # the schema before the columns existed
+        with svc.db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO boundary_version (id, label, note, created_at, is_active) "
+                "VALUES (1, 'v', '', '2025-01-01 00:00:00', false)"))
+            for i in (1, 2, 3):
+                conn.execute(text(
+                    "INSERT INTO incident (id, category, description, reporter, source, geom, "
+                    "boundary_version, state, level, created_by, created_at, updated_at, "
+                    "row_version, reopen_count) VALUES (:i, 'Z001', '', 'r', 'patrol', "
+                    "ST_GeomFromText('POINT(116.4 39.9)', 4490), 1, 'open', 'grid', 'r', "
+                    "'2025-01-01 00:00:00', '2025-01-01 00:00:00', 1, 0)"), {"i": i})
+            steps = [(1, "escalate", "system", ""), (1, "rate", "community", "满意"),
+                     (1, "rate", "community", "不满意 太慢"), (2, "report_in", "department",
+                                                          "逾期报到 late report-in."),
+                     (2, "escalate", "street", "by hand"), (3, "report_in", "department", "")]
+            for incident_id, action, role, reason in steps:
+                conn.execute(text(
+                    "INSERT INTO incident_step (incident_id, at, action, actor, actor_role, "
+                    "to_state, to_level, reason) VALUES (:i, '2025-01-02 00:00:00', :a, 'x', "
+                    ":r, 'open', 'grid', :reason)"),
+                    {"i": incident_id, "a": action, "r": role, "reason": reason})
+        upgrade(svc.db)
+        with svc.db.read() as session:
+            rows = session.execute(text(
+                "SELECT id, late, callbacks, satisfied_callbacks FROM incident ORDER BY id"))
+            found = {r[0]: (bool(r[1]), r[2], r[3]) for r in rows}
+            assert found == {1: (True, 2, 1), 2: (True, 0, 0), 3: (False, 0, 0)}
+            assert found == _from_steps(session)
+    finally:
+        svc.close()
