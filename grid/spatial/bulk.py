@@ -68,7 +68,7 @@ class CellIndex:
     @classmethod
     def build(cls, codes, geoms, *, cell_size: float | None = None,
               cells_per_width: float | None = None, cells_per_polygon: int = 1024,
-              min_cells: int = 1_000_000, max_cells: int = 32_000_000) -> CellIndex:
+              min_cells: int = 4_000_000, max_cells: int = 32_000_000) -> CellIndex:
         """Index polygons (sorted here by code) on a raster of ``cells_per_width`` cells across a
         typical polygon (median √area), capped at ``max_cells`` cells.
 
