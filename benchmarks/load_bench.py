@@ -99,6 +99,36 @@ def _timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def _setup(admin: str, name: str, paths: dict[str, Path]) -> tuple[Services, int]:
+    """A new database with street, communities and grids loaded; its version."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(drivername="postgresql+psycopg", database=name)
+    svc = Services(Settings(database_url=url.render_as_string(hide_password=False)))
+    upgrade(svc.db)
+    version = None
+    for level in (Level.street, Level.community, Level.grid):
+        try:
+            report = load_boundaries(svc.db, paths[level.value], level, commit=True,
+                                     version_id=version)
+        except LoadError as exc:
+            raise SystemExit(f"{level}: {exc.message} {exc.details[:5]}") from exc
+        version = report.version_id
+    return svc, version
+
+
+def _ogr(admin: str, name: str) -> str:
+    pg = make_url(admin)
+    return (f"PG:host={pg.host or '127.0.0.1'} port={pg.port or 5432} "
+            f"user={pg.username or 'postgres'} dbname={name}")
+
+
+def _checkpoint(admin: str) -> None:
+    """Flush dirty pages before a timed step, so none pays for the one before it."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def main() -> None:
     """Generate (once), load both ways, print the times and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -117,54 +147,48 @@ def main() -> None:
     if args.generate_only:
         print(f"wrote {paths['building'].parent}")
         return
-    name = f"{args.prefix}_{uuid.uuid4().hex[:8]}"
     admin = args.postgres.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(drivername="postgresql+psycopg", database=name)
-    pg = make_url(admin).set(database=name)
-    conn_str = (f"PG:host={pg.host or '127.0.0.1'} port={pg.port or 5432} "
-                f"user={pg.username or 'postgres'} dbname={name}")
+    ours_db, floor_db = (f"{args.prefix}_{uuid.uuid4().hex[:8]}" for _ in range(2))
     try:
-        svc = Services(Settings(database_url=url.render_as_string(hide_password=False)))
-        upgrade(svc.db)
-        version = None
-        for level in (Level.street, Level.community, Level.grid):
-            try:
-                report = load_boundaries(svc.db, paths[level.value], level, commit=True,
-                                         version_id=version)
-            except LoadError as exc:
-                raise SystemExit(f"{level}: {exc.message} {exc.details[:5]}") from exc
-            version = report.version_id
+        # Two databases set up alike (street, communities, grids loaded; not timed): ours and
+        # ogr2ogr's plain copy go into the first, ogr2ogr's append into the second, so each
+        # timed write meets the same table state.
+        svc, version = _setup(admin, ours_db, paths)
+        floor_svc, floor_version = _setup(admin, floor_db, paths)
+        with floor_svc.db.write() as session:  # an empty version for the appended rows
+            floor_version = store.create_version(session, "ogr2ogr -append").id
+        floor_svc.close()
+        _checkpoint(admin)
         # the peer first: the file is then as warm in the page cache for us as for it
-        theirs = _timed(["ogr2ogr", "-f", "PostgreSQL", conn_str, str(paths["building"]),
-                         "-nln", "ogr_building", "-lco", "GEOMETRY_NAME=geom",
-                         "-lco", "SPATIAL_INDEX=GIST"])
+        theirs = _timed(["ogr2ogr", "-f", "PostgreSQL", _ogr(admin, ours_db),
+                         str(paths["building"]), "-nln", "ogr_building",
+                         "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=GIST"])
+        _checkpoint(admin)
         start = time.perf_counter()
         report = load_boundaries(svc.db, paths["building"], Level.building, commit=True,
                                  version_id=version)
         ours = time.perf_counter() - start
         assert len(report.added) == args.buildings and not report.errors, report.summary()
-        with svc.db.write() as session:  # a second, empty version for the table-floor peer
-            floor_version = store.create_version(session, "ogr2ogr -append").id
         svc.close()
+        _checkpoint(admin)
         # Informational: ogr2ogr appending the same rows to our own unit table (same indexes
         # and foreign keys, no checks): what any write into the live table costs.
-        floor = _timed(["ogr2ogr", "-f", "PostgreSQL", conn_str, str(paths["building"]),
-                        "-append", "-nln", "unit", "-nlt", "MULTIPOLYGON",
-                        "--config", "PG_USE_COPY", "YES",
+        floor = _timed(["ogr2ogr", "-f", "PostgreSQL", _ogr(admin, floor_db),
+                        str(paths["building"]), "-append", "-nln", "unit",
+                        "-nlt", "MULTIPOLYGON", "--config", "PG_USE_COPY", "YES",
                         "-dialect", "SQLITE", "-sql",
                         f"SELECT code, name, 'building' AS level, substr(code, 1, 15) AS "
                         f"parent_code, {floor_version} AS version_low, {floor_version} AS "
-                        "version_high, '{}' AS attrs, geom FROM building",
-                        "-lco", "GEOMETRY_NAME=geom"])
-        with psycopg.connect(pg.render_as_string(hide_password=False)) as conn:
+                        "version_high, '{}' AS attrs, geom FROM building"])
+        with psycopg.connect(make_url(admin).set(database=floor_db).render_as_string(
+                hide_password=False)) as conn:
             copied = conn.execute("SELECT count(*) FROM unit WHERE version_low = %s",
                                   (floor_version,)).fetchone()[0]
         assert copied == args.buildings, copied
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in (ours_db, floor_db):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"buildings {args.buildings}, grids {args.grids}, communities "
           f"{math.ceil(args.grids / 100)}")
     print(f"grid load (read + validate + write): {ours:7.2f} s  "

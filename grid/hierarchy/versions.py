@@ -11,17 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
+from pyproj import CRS
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grid.db import STORAGE_SRID
 from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVELS, SPATIAL_LEVELS
 from grid.hierarchy.models import BoundaryVersion, Unit
-from grid.spatial.crs import to_metres
 
 
 @dataclass
@@ -46,14 +46,20 @@ def _rows(session: Session, version_id: int) -> dict[str, Unit]:
     return {u.code: u for u in session.scalars(query)}
 
 
+#: The CGCS2000 ellipsoid: areas are measured on it from lon/lat, in m², with no projection.
+_GEOD = CRS.from_epsg(STORAGE_SRID).get_geod()
+
+
+def _area(geom) -> float:
+    return abs(_GEOD.geometry_area_perimeter(geom)[0])
+
+
 def _area_change(old: Unit, new: Unit) -> float:
     if old.geom is None or new.geom is None:
         return 0.0
     a, b = to_shape(old.geom), to_shape(new.geom)
-    metres = to_metres(a.centroid.x)
-    a_m, b_m = (shapely.transform(g, lambda xy: np.column_stack(
-        metres.transform(xy[:, 0], xy[:, 1]))) for g in (a, b))
-    return 100.0 * shapely.area(shapely.symmetric_difference(a_m, b_m)) / max(a_m.area, 1e-9)
+    changed = shapely.symmetric_difference(a, b)
+    return 0.0 if changed.is_empty else 100.0 * _area(changed) / max(_area(a), 1e-9)
 
 
 def diff(session: Session, old_id: int, new_id: int) -> dict[str, LevelDiff]:
