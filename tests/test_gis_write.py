@@ -4,17 +4,24 @@ every unit unchanged, attributes included."""
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
+import pytest
 
 from grid.demo import load_sample
+from grid.errors import LoadError
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.spatial import loader
 from grid.spatial.loader import load_boundaries
 from tests.conftest import DATA
+from tests.test_gis_validate import _planted
 
 
-def test_escaped_text_attributes_and_reload(empty, tmp_path):
+def test_escaped_text_attributes_and_reload(empty, tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "CHUNK_ROWS", 7)  # 40 grids: six chunks, one COPY
     load_sample(empty, DATA, say=lambda _line: None)
     grids = gpd.read_file(DATA / "grid.geojson").sort_values("code").reset_index(drop=True)
     odd = {0: "东\t区\\一", 1: "北\n区", 2: "南\r区 \\N"}
@@ -47,3 +54,22 @@ def test_escaped_text_attributes_and_reload(empty, tmp_path):
     grids.to_file(path, driver="GeoJSON")
     moved = load_boundaries(empty.db, path, Level.grid, version_id=report.version_id)
     assert moved.changed == [grids.loc[5, "code"]] and len(moved.unchanged) == 39
+
+
+def test_chunked_checks_find_the_same_faults_and_write_nothing(empty, tmp_path, monkeypatch):
+    load_sample(empty, DATA, say=lambda _line: None)
+    path, _ = _planted(tmp_path)
+    whole = load_boundaries(empty.db, path, Level.grid)
+    monkeypatch.setattr(loader, "CHUNK_ROWS", 5)  # the first faults come in the 2nd chunk
+    chunked = load_boundaries(empty.db, path, Level.grid)
+    def listed(report):
+        return sorted(json.dumps(p.as_dict(), ensure_ascii=False) for p in report.problems)
+
+    assert listed(chunked) == listed(whole) and len(listed(whole)) >= 10
+    assert chunked.added == chunked.changed == chunked.unchanged == []
+    with empty.db.read() as session:
+        versions = store.list_versions(session)
+    with pytest.raises(LoadError):
+        load_boundaries(empty.db, path, Level.grid, commit=True)
+    with empty.db.read() as session:
+        assert [v.id for v in store.list_versions(session)] == [v.id for v in versions]

@@ -41,10 +41,12 @@ from grid.spatial.validate import (
     spatial_parents,
 )
 from grid.spatial.write import (
+    CHUNK_ROWS,
+    Existing,
+    Plan,
     UnitWriter,
     attrs_json,
     level_shapes,
-    plan_level,
     reparent_rows,
     shapes,
 )
@@ -268,10 +270,11 @@ def apply_units(
     """Replace ``level`` in ``version`` by the units of ``frame``; unchanged units stay as they
     are (their rows carry over), changed ones get new rows, missing ones leave the version.
 
-    The geometries are checked and their parents found first; when that already shows an
-    error nothing is written. Otherwise the rows are written (on PostGIS, streamed by COPY
-    while the rest of the report is computed) and the caller's transaction decides: the
-    report's errors roll it back.
+    Chunk by chunk, the geometries are checked, their parents found and the new and changed
+    rows handed to the writer, which on PostGIS streams them by COPY while the next chunk and
+    then the rest of the report (codes, names, overlaps, spill-over, gaps) are computed. Once
+    an error shows, nothing more is written; the caller's transaction decides in the end: a
+    report with errors rolls it back, so a commit stays all or nothing.
     """
     report.rows = len(frame)
     options = options or ValidateOptions()
@@ -292,31 +295,60 @@ def apply_units(
     geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
     if shapely.has_z(geoms).any():
         geoms = shapely.force_2d(geoms)
-    geoms, ok, problems = check_geometries(codes, geoms, options.repair)
-    parents = spatial_parents(geoms, ok, parent_codes, parent_geoms)
-    doomed = bool(problems and any(p.severity == ERROR for p in problems)) or (
-        parent_level is not None and pd.isna(parents[ok]).any())
-    plan = writer = None
-    if not doomed:
-        plan = plan_level(session, version.id, level, codes, names, parents, attrs, geoms)
-        writer = UnitWriter(session, level, version.id,
-                            *(a[plan.write] for a in (codes, names, parents, attrs, geoms)))
-        writer.start()
+    existing = Existing(session, version.id, level)
+    writer = UnitWriter(session, level, version.id).start()
     try:
+        problems, ok, parents, match, same = _check_and_write(
+            writer, existing, codes, names, attrs, geoms, parent_level is not None,
+            parent_codes, parent_geoms, options.repair)
+        writer.close()
         problems += relational_problems(
             codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
             _attr_parents(frame), tolerances=options.tolerances,
             intended_gaps=options.intended_gaps)
     except BaseException:
-        if writer is not None:
-            writer.finish(errors=True)  # the session's connection is the writer's until then
+        writer.finish(errors=True)  # the session's connection is the writer's until then
         raise
     report.record(problems)
-    if writer is not None:
-        writer.finish(errors=bool(report.errors))
-    if plan is not None and not report.errors:
-        report.added, report.changed = plan.added, plan.changed
-        report.unchanged, report.removed = plan.unchanged, plan.removed
+    writer.finish(errors=bool(report.errors))
+    if not report.errors:
+        _settle(report, existing.settle(session, version.id, codes, match, same))
+
+
+def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
+                     names: np.ndarray, attrs: np.ndarray, geoms: np.ndarray,
+                     needs_parent: bool, parent_codes: list[str], parent_geoms: np.ndarray,
+                     repair: bool) -> tuple[list[Problem], np.ndarray, np.ndarray, np.ndarray,
+                                            np.ndarray]:
+    """Check the geometries and find the parents chunk by chunk, handing each chunk's new
+    and changed rows to the writer at once (``geoms`` is repaired in place). After the first
+    error nothing more is written: the load will not commit."""
+    problems: list[Problem] = []
+    ok = np.zeros(len(codes), dtype=bool)
+    parents = np.full(len(codes), None, dtype=object)
+    match = np.full(len(codes), -1, dtype=np.int64)
+    same = np.zeros(len(codes), dtype=bool)
+    for start in range(0, len(codes), CHUNK_ROWS):
+        part = slice(start, start + CHUNK_ROWS)
+        geoms[part], ok[part], found = check_geometries(codes[part], geoms[part], repair)
+        parents[part] = spatial_parents(geoms[part], ok[part], parent_codes, parent_geoms)
+        problems += found
+        if any(p.severity == ERROR for p in found) or (
+                needs_parent and pd.isna(parents[part][ok[part]]).any()):
+            writer.close()  # an error already: the rest is checked, not written
+        if writer.closed:
+            continue
+        match[part], same[part] = existing.compare(codes[part], names[part], parents[part],
+                                                   attrs[part], geoms[part])
+        new = ~same[part]
+        writer.add(codes[part][new], names[part][new], parents[part][new], attrs[part][new],
+                   geoms[part][new])
+    return problems, ok, parents, match, same
+
+
+def _settle(report: LoadReport, plan: Plan) -> None:
+    report.added, report.changed = plan.added, plan.changed
+    report.unchanged, report.removed = plan.unchanged, plan.removed
 
 
 def _apply_groups(session: Session, frame: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
@@ -341,12 +373,15 @@ def _apply_groups(session: Session, frame: pd.DataFrame, codes: np.ndarray, name
     report.record(problems)
     if report.errors:
         return
-    plan = plan_level(session, version.id, level, codes, names, parents, attrs, None)
-    UnitWriter(session, level, version.id,
-               *(a[plan.write] for a in (codes, names, parents, attrs)), None).start() \
-        .finish(errors=False)
-    report.added, report.changed = plan.added, plan.changed
-    report.unchanged, report.removed = plan.unchanged, plan.removed
+    existing = Existing(session, version.id, level)
+    match, same = existing.compare(codes, names, parents, attrs, None)
+    writer = UnitWriter(session, level, version.id).start()
+    try:
+        new = ~same
+        writer.add(codes[new], names[new], parents[new], attrs[new], None)
+    finally:
+        writer.finish(errors=False)
+    _settle(report, existing.settle(session, version.id, codes, match, same))
 
 
 def load_boundaries(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from grid.hierarchy.models import Unit
 
 #: Columns a new unit row is written with, in COPY order.
 COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high", "attrs", "geom")
+#: Rows validated, compared and handed to the writer at a time: the first chunk reaches the
+#: server after a fraction of a second, and the server works while later chunks are made.
+CHUNK_ROWS = 25_000
 #: Bytes per COPY write.
 _CHUNK_BYTES = 1 << 22
 #: Ids per ``IN (…)`` list when detaching rows (SQLite binds at most 32,766 parameters).
@@ -80,54 +84,62 @@ def _plain(value):
 
 @dataclass
 class Plan:
-    """What writing a level changes: rows to insert (indexes into the file), and the codes
-    added, changed, unchanged and removed."""
+    """What writing a level changed: the codes added, changed, unchanged and removed."""
 
-    write: np.ndarray
     added: list[str]
     changed: list[str]
     unchanged: list[str]
     removed: list[str]
 
 
-def plan_level(session: Session, version_id: int, level: Level, codes: np.ndarray,
-               names: np.ndarray, parents: np.ndarray, attrs: np.ndarray,
-               geoms: np.ndarray | None) -> Plan:
-    """Compare the file's rows with the level in the version and detach the rows of changed
-    and removed units (nothing is inserted yet)."""
-    rows = session.execute(
-        select(Unit.id, Unit.code, Unit.name, Unit.parent_code, Unit.attrs, Unit.version_low,
-               Unit.geom)
-        .where(store.alive_in(version_id), Unit.level == level.value)).all()
-    # plain object columns: None stays None (a pandas frame would turn it into NaN)
-    old_id, old_code, old_name, old_parent, old_attrs, old_low, old_geom = (
-        np.asarray(column, dtype=object) for column in zip(*rows, strict=True)) if rows else \
-        (np.empty(0, dtype=object) for _ in range(7))
-    match = pd.Index(old_code, dtype=object).get_indexer(codes) if len(rows) else \
-        np.full(len(codes), -1)
-    found = np.flatnonzero(match >= 0)
-    same = np.zeros(len(codes), dtype=bool)
-    if len(found):
-        at = match[found]
-        same[found] = (
-            (old_name[at] == names[found]) & (old_parent[at] == parents[found])
-            & np.fromiter((a == json.loads(b) for a, b in zip(old_attrs[at], attrs[found],
-                                                              strict=True)),
-                          dtype=bool, count=len(found))
-            & _same_shapes(shapes(old_geom[at]), geoms[found] if geoms is not None
-                           else np.full(len(found), None, dtype=object)))
-    kept = np.zeros(len(rows), dtype=bool)
-    kept[match[found]] = True
-    changed = found[~same[found]]
-    detach = np.r_[match[changed], np.flatnonzero(~kept)].astype(np.int64)
-    detach_rows(session, old_id[detach].astype(np.int64), old_low[detach].astype(np.int64),
-                version_id)
-    return Plan(
-        write=np.flatnonzero(match < 0) if not len(changed) else np.sort(np.r_[
-            np.flatnonzero(match < 0), changed]),
-        added=codes[match < 0].tolist(), changed=codes[changed].tolist(),
-        unchanged=codes[found[same[found]]].tolist(),
-        removed=old_code[~kept].tolist())
+class Existing:
+    """The level as the version holds it, read in one query, to compare a file with."""
+
+    def __init__(self, session: Session, version_id: int, level: Level) -> None:
+        rows = session.execute(
+            select(Unit.id, Unit.code, Unit.name, Unit.parent_code, Unit.attrs,
+                   Unit.version_low, Unit.geom)
+            .where(store.alive_in(version_id), Unit.level == level.value)).all()
+        # plain object columns: None stays None (a pandas frame would turn it into NaN)
+        columns = [np.asarray(c, dtype=object) for c in zip(*rows, strict=True)] if rows \
+            else [np.empty(0, dtype=object)] * 7
+        self.ids, self.codes, self.names, self.parents, self.attrs, self.lows, self.geoms = \
+            columns
+        self.index = pd.Index(self.codes, dtype=object)
+
+    def compare(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
+                attrs: np.ndarray, geoms: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of the file: the index of the unit with its code (-1: none), and whether
+        that unit is the same (name, parent, attributes and geometry)."""
+        match = self.index.get_indexer(codes) if len(self.index) else \
+            np.full(len(codes), -1, dtype=np.int64)
+        found = np.flatnonzero(match >= 0)
+        same = np.zeros(len(codes), dtype=bool)
+        if len(found):
+            at = match[found]
+            same[found] = (
+                (self.names[at] == names[found]) & (self.parents[at] == parents[found])
+                & np.fromiter((a == json.loads(b) for a, b in zip(self.attrs[at], attrs[found],
+                                                                  strict=True)),
+                              dtype=bool, count=len(found))
+                & _same_shapes(shapes(self.geoms[at]), geoms[found] if geoms is not None
+                               else np.full(len(found), None, dtype=object)))
+        return match, same
+
+    def settle(self, session: Session, version_id: int, codes: np.ndarray, match: np.ndarray,
+               same: np.ndarray) -> Plan:
+        """Detach the rows of changed units and of units the file no longer has; say what
+        changed."""
+        found = np.flatnonzero(match >= 0)
+        kept = np.zeros(len(self.codes), dtype=bool)
+        kept[match[found]] = True
+        changed = found[~same[found]]
+        detach = np.r_[match[changed], np.flatnonzero(~kept)].astype(np.int64)
+        detach_rows(session, self.ids[detach].astype(np.int64),
+                    self.lows[detach].astype(np.int64), version_id)
+        return Plan(added=codes[match < 0].tolist(), changed=codes[changed].tolist(),
+                    unchanged=codes[found[same[found]]].tolist(),
+                    removed=self.codes[~kept].tolist())
 
 
 def _same_shapes(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -163,59 +175,84 @@ def detach_rows(session: Session, ids: np.ndarray, lows: np.ndarray, version_id:
 
 
 class UnitWriter:
-    """Inserts new unit rows; on PostGIS by COPY from a thread, started at once."""
+    """Inserts new unit rows, given chunk by chunk. On PostGIS one COPY runs in a thread from
+    :meth:`start` to :meth:`finish`, fed each chunk as it is added; on SpatiaLite the rows are
+    inserted by one executemany in :meth:`finish`."""
 
-    def __init__(self, session: Session, level: Level, version_id: int, codes: np.ndarray,
-                 names: np.ndarray, parents: np.ndarray, attrs: np.ndarray,
-                 geoms: np.ndarray | None) -> None:
+    def __init__(self, session: Session, level: Level, version_id: int) -> None:
         self.session = session
-        self.rows = (codes, names, parents, attrs, geoms)
         self.level, self.version_id = level, version_id
         self.postgis = session.get_bind().dialect.name == "postgresql"
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.parts: list[tuple] = []
+        self.closed = False
 
     def start(self) -> UnitWriter:
         """Begin writing. On PostGIS the session's connection belongs to the writer until
         :meth:`finish`: the caller must not use the session meanwhile."""
-        if self.postgis and len(self.rows[0]):
-            # The text is made here, in one go (a few tenths of a second for 200,000 rows);
-            # the thread only sends it, so it never competes with the validator for the GIL
-            # and the server is never kept waiting for data.
-            payload = self._lines()
+        if self.postgis:
             raw = self.session.connection().connection.driver_connection
-            self.thread = threading.Thread(target=self._copy, args=(raw, payload), daemon=True)
+            self.thread = threading.Thread(target=self._copy, args=(raw,), daemon=True)
             self.thread.start()
         return self
+
+    def add(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
+            attrs: np.ndarray, geoms: np.ndarray | None) -> None:
+        """Rows to insert. On PostGIS their COPY text is made here, in the calling thread
+        (the writer thread only sends it, never competing for the GIL); the server turns
+        them into rows and index entries while the caller goes on."""
+        if not len(codes) or self.closed:
+            return
+        if self.postgis:
+            self.queue.put(self._lines(codes, names, parents, attrs, geoms))
+        else:
+            self.parts.append((codes, names, parents, attrs, geoms))
+
+    def close(self) -> None:
+        """No more rows (what was added is still written)."""
+        if not self.closed:
+            self.closed = True
+            self.queue.put(None)
 
     def finish(self, errors: bool) -> None:
         """Wait for the COPY (PostGIS), or insert now (SpatiaLite) unless there are
         ``errors`` (the load will be rolled back anyway). A failed write with no validation
         error to explain it becomes a LoadError."""
+        self.close()
         if self.thread is not None:
             self.thread.join()
+            self.thread = None
             if self.error is not None and not errors:
                 raise LoadError(f"写入失败 writing the units failed: {_reason(self.error)}") \
                     from self.error
-        elif not errors and not self.postgis and len(self.rows[0]):
-            self._executemany()
+        elif not errors and self.parts:
+            for part in self.parts:
+                self._executemany(*part)
 
-    def _copy(self, raw, payload: bytes) -> None:
+    def _copy(self, raw) -> None:
         try:
+            first = self.queue.get()
+            if first is None:
+                return
             with raw.cursor() as cursor, cursor.copy(
                     f"COPY unit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                view = memoryview(payload)
-                for start in range(0, len(view), _CHUNK_BYTES):
-                    copy.write(view[start:start + _CHUNK_BYTES])
+                payload = first
+                while payload is not None:
+                    view = memoryview(payload)
+                    for start in range(0, len(view), _CHUNK_BYTES):
+                        copy.write(view[start:start + _CHUNK_BYTES])
+                    payload = self.queue.get()
         except BaseException as exc:  # handed to finish(), in the calling thread
             self.error = exc
 
-    def _lines(self) -> bytes:
+    def _lines(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
+               attrs: np.ndarray, geoms: np.ndarray | None) -> bytes:
         """COPY text rows, built as bytes column by column (C-level maps and joins, no
         Python code per row). Geometries go as ``SRID=4490;`` and hex WKB, which PostGIS
         reads as EWKB; a Polygon is sent as a one-part MultiPolygon by writing the
         MultiPolygon header before its own WKB, with no geometry built for it."""
-        codes, names, parents, attrs, geoms = self.rows
         if geoms is None:
             shapes = repeat(rb"\N")
         else:
@@ -234,10 +271,10 @@ class UnitWriter:
             _escape(parents), repeat(version), repeat(version), _escape(attrs), shapes,
             strict=False))) + b"\n"
 
-    def _executemany(self) -> None:
+    def _executemany(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
+                     attrs: np.ndarray, geoms: np.ndarray | None) -> None:
         from geoalchemy2.shape import from_shape
 
-        codes, names, parents, attrs, geoms = self.rows
         rows = [{"code": c, "name": n, "level": self.level.value, "parent_code": p,
                  "version_low": self.version_id, "version_high": self.version_id,
                  "attrs": json.loads(a),
