@@ -5,8 +5,9 @@ same table with its CQL2 point filter, in one run.
   1,000,000 buildings) written straight into our schema on a throwaway PostGIS database (one
   active version; a Party organisation for every street, community and grid; a grid worker for
   every grid). The loader's validation is not what is measured here, so rows are COPYed.
-* Ours: ``uvicorn grid.api.app:create_app`` (one worker), ``GET /api/v1/locate?lon=&lat=`` with a
-  bearer token: street → community → grid → building with Party organisations and workers.
+* Ours: ``uvicorn grid.api.app:create_app``, ``GET /api/v1/locate?lon=&lat=`` with a bearer
+  token: street → community → grid → building with Party organisations and workers, answered
+  from memory (``grid.spatial.places``, default ``GRID_LOCATE_CACHE_SECONDS=5``).
 * tipg (PyPI, its own venv in benchmarks/out/tipg-venv): ``/collections/public.unit/items?
   filter=S_INTERSECTS(geom,POINT(x y))`` on the same ``unit`` table (GiST index), given every
   advantage: ``bbox-only=true`` and three properties, so it does not ship polygons.
@@ -235,7 +236,9 @@ def run(args, url: str, token: str, lon, lat) -> dict:
                                headers if auth else {}, processes[-1], timeout=900)
             print(f"{name}: ready in {ready:.1f} s (the first request builds any in-memory "
                   "index)", flush=True)
-            warm[name] = max(5, round(ready * 1.5) + 5)  # other workers build theirs then
+            # Warm-up load: pools fill, in-memory snapshots finish (ours makes its locate
+            # directory in the background), other workers build their index meanwhile.
+            warm[name] = 10 + round(ready * (1.5 if args.workers > 1 else 0.5))
         n = min(args.check, len(lon))
         print(f"answers agreeing (grid and building codes, lowest code on shared edges): "
               f"{cross_check(bases['ours'], bases.get('tipg'), headers, lon[:n], lat[:n])}",

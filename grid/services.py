@@ -9,6 +9,7 @@ from grid.incidents.categories import load_categories
 from grid.incidents.ladder import Ladder
 from grid.settings import Settings
 from grid.spatial.locator import LocatorCache
+from grid.spatial.places import PlaceDirectory
 from grid.users import TokenCache
 
 
@@ -29,6 +30,7 @@ class Services:
                              settings.report_in_minutes)
         self.gazetteers = GazetteerCache()
         self.tokens = TokenCache(settings.token_cache_seconds)
+        self.places = PlaceDirectory(self.db, self.locators, settings.locate_cache_seconds)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     #: Seconds an authenticated token is remembered per server process (0: look up every
     #: call). A rotated token or deactivated user keeps working at most this long.
     token_cache_seconds: float = Field(default=10.0, ge=0)
+    #: Seconds ``GET /locate`` may answer from memory before Party organisations, grid workers
+    #: and the active version are re-read (in the background; 0: ask the database every call).
+    locate_cache_seconds: float = Field(default=5.0, ge=0)
     #: Weights of the three rates (响应率, 解决率, 满意率) in the monthly composite score.
     rate_weights: dict[str, float] = Field(
         default_factory=lambda: {"response": 0.3, "resolution": 0.4, "satisfaction": 0.3})

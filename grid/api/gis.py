@@ -165,10 +165,11 @@ def diff(old: int, new: int, session: ReadSession, user: CurrentUser) -> dict[st
 
 
 @router.post("/versions/rollback", summary="Re-activate the previous version")
-def rollback(session: WriteSession, user: CurrentUser) -> dict[str, Any]:
+def rollback(svc: Svc, session: WriteSession, user: CurrentUser) -> dict[str, Any]:
     """Make the previously active version active again."""
     _require_gis(user)
     version = versions.rollback(session)
+    svc.places.invalidate()
     return {"active": version.id}
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from shapely.geometry import mapping
+from starlette.concurrency import run_in_threadpool
 
-from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
 from grid.api.schemas import (
     CategoryPublic,
     LocationPublic,
@@ -20,6 +21,7 @@ from grid.errors import Forbidden
 from grid.hierarchy import store
 from grid.hierarchy.levels import parse_level
 from grid.hierarchy.models import Unit
+from grid.services import Services
 from grid.spatial.chinacrs import to_storage
 from grid.spatial.locate import locate_point
 
@@ -94,8 +96,8 @@ def unit_children(session: ReadSession, user: CurrentUser, code: str,
 
 
 @router.get("/locate", response_model=LocationPublic, summary="定位 locate a point")
-def locate(
-    svc: Svc, session: ReadSession, user: CurrentUser,
+async def locate(
+    request: Request, user: CachedUser,
     lon: Annotated[float, Query(description="经度 longitude (or x of a projected EPSG crs)")],
     lat: Annotated[float, Query(description="纬度 latitude (or y of a projected EPSG crs)")],
     version: VersionQuery = None,
@@ -105,8 +107,20 @@ def locate(
     """Street → community → grid → building holding the point, each with its Party
     organisation, the building's resident groups and the grid workers; or "outside coverage"
     with the nearest grid. The answer's lon/lat are in storage coordinates (its ``crs``)."""
+    svc: Services = request.app.state.services
     lon, lat = to_storage(lon, lat, crs)
-    return location_public(locate_point(session, svc.locators, lon, lat, version))
+    # The hot path: the active version answered from memory (grid.spatial.places), on the
+    # event loop (~0.1 ms). Anything that needs the database goes to the thread pool.
+    if version is None and svc.places.ready:
+        return location_public(svc.places.locate(lon, lat))
+    return await run_in_threadpool(_locate_from_db, svc, lon, lat, version)
+
+
+def _locate_from_db(svc: Services, lon: float, lat: float, version: int | None) -> LocationPublic:
+    if version is None:
+        return location_public(svc.places.locate(lon, lat))
+    with svc.db.read() as session:
+        return location_public(locate_point(session, svc.locators, lon, lat, version))
 
 
 @router.get("/versions", response_model=list[VersionPublic], summary="边界版本 versions")
@@ -121,11 +135,13 @@ def versions(session: ReadSession, user: CurrentUser) -> list[VersionPublic]:
 
 @router.post("/versions/{version_id}/activate", response_model=VersionPublic,
              summary="启用版本 activate")
-def activate(session: WriteSession, user: CurrentUser, version_id: int) -> VersionPublic:
+def activate(svc: Svc, session: WriteSession, user: CurrentUser,
+             version_id: int) -> VersionPublic:
     """Make a version the active one (admins and GIS staff)."""
     if user.role not in ("admin", "gis"):
         raise Forbidden("只有管理员或GIS人员可以启用版本 only admin or GIS staff can activate")
     version = store.activate(session, version_id)
+    svc.places.invalidate()
     return VersionPublic.model_validate(version).model_copy(
         update={"units": store.unit_counts(session, version.id)})
 
