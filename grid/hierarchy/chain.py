@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVELS, Level
-from grid.hierarchy.models import Unit
+from grid.hierarchy.models import PartyOrg, Unit
 
 
 @dataclass
@@ -59,23 +59,25 @@ def owner_chain(session: Session, version_id: int, codes: dict[Level, str | None
     """Describe the units named by ``codes`` (one per level) in ``version_id``."""
     present = [codes[level] for level in LEVELS if codes.get(level)]
     building = codes.get(Level.building)
-    # One query for the chain and the building's resident groups, names only: a unit's
-    # polygon (a street's runs to megabytes) is not needed to describe it. Every incident
-    # report and read builds a chain, so this is on the hot path.
+    # One query for the chain, the building's resident groups and their Party organisations,
+    # names only: a unit's polygon (a street's runs to megabytes) is not needed to describe
+    # it. Every incident report and read builds a chain, so this is on the hot path.
     wanted = Unit.code.in_(present)
     if building:
         wanted = or_(wanted, and_(Unit.level == Level.resident_group.value,
                                   Unit.parent_code == building))
-    rows = session.execute(select(Unit.level, Unit.code, Unit.name)
-                           .where(store.alive_in(version_id), wanted).order_by(Unit.code)).all()
-    units = {r.code: r for r in rows if r.code in present}
-    groups = [r for r in rows if r.level == Level.resident_group.value and r.code not in units]
-    orgs = store.party_orgs(session, [*present, *(g.code for g in groups)])
+    rows = session.execute(
+        select(Unit.level, Unit.code, Unit.name, PartyOrg.id, PartyOrg.org_type,
+               PartyOrg.name, PartyOrg.secretary, PartyOrg.contact)
+        .outerjoin(PartyOrg, PartyOrg.unit_code == Unit.code)
+        .where(store.alive_in(version_id), wanted).order_by(Unit.code)).all()
+    units = {r[1]: r for r in rows if r[1] in present}
+    groups = [r for r in rows if r[0] == Level.resident_group.value and r[1] not in units]
 
-    def link(unit) -> ChainLink:
-        org = orgs.get(unit.code)
-        info = org and PartyOrgInfo(org.org_type, org.name, org.secretary, org.contact)
-        return ChainLink(unit.level, unit.code, unit.name, info)
+    def link(row) -> ChainLink:
+        level, code, name, org_id, org_type, org_name, secretary, contact = row
+        info = None if org_id is None else PartyOrgInfo(org_type, org_name, secretary, contact)
+        return ChainLink(level, code, name, info)
 
     result = OwnerChain(
         chain=[link(units[c]) for c in present if c in units],

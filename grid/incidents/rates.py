@@ -88,15 +88,17 @@ _KEYS = {"street": 0, "community": 1}
 def _figures(session: Session, start: datetime, end: datetime) -> list[tuple]:
     """(street, community, received, in_time, solved, rated, satisfied, complaints) for the
     cases received in [start, end), merged duplicates left out: one grouped scan."""
+    # Grouped by community alone: its street comes along as an aggregate (a community's code
+    # begins with its street's, so there is one), which halves the hashing of a 2-key group.
     query = (select(
-        Incident.street_code, Incident.community_code, func.count(),
+        func.min(Incident.street_code), Incident.community_code, func.count(),
         func.sum(case((Incident.late, 0), else_=1)),
         func.sum(case((Incident.state.in_(SOLVED), 1), else_=0)),
         func.sum(Incident.callbacks), func.sum(Incident.satisfied_callbacks),
         func.sum(case((Incident.source.in_(COMPLAINT_SOURCES), 1), else_=0)))
         .where(Incident.created_at >= start, Incident.created_at < end,
                Incident.state != "merged")
-        .group_by(Incident.street_code, Incident.community_code))
+        .group_by(Incident.community_code))
     return [tuple(row) for row in session.execute(query)]
 
 
