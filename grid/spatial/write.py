@@ -286,14 +286,16 @@ class UnitWriter:
         self.session.execute(insert(Unit), rows)
 
 
-def _lengths(data: list[bytes], missing: np.ndarray | None) -> list[bytes]:
-    """Each value's 4-byte big-endian length, -1 for NULL, as binary COPY wants it."""
+def _lengths(data: list[bytes], missing: np.ndarray | None) -> list[bytes] | repeat:
+    """Each value's 4-byte big-endian length, -1 for NULL, as binary COPY wants it (one
+    repeated value when all are alike, as codes of one level are)."""
     lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
     if missing is not None:
         lengths[missing] = -1
-    raw = lengths.astype(">i4").tobytes()
-    return list(map(raw.__getitem__, map(slice, range(0, len(raw), 4),
-                                         range(4, len(raw) + 4, 4))))
+    if len(lengths) and lengths.min() == lengths.max():
+        return repeat(int(lengths[0]).to_bytes(4, "big", signed=True), len(lengths))
+    # a void dtype keeps every byte (NULs included) when turned into bytes objects
+    return np.frombuffer(lengths.astype(">i4").tobytes(), dtype="V4").tolist()
 
 
 def _text_field(values: np.ndarray) -> tuple[list[bytes], list[bytes]]:
