@@ -11,6 +11,7 @@ On SpatiaLite the rows are inserted by one ``executemany`` after validation.
 
 from __future__ import annotations
 
+import binascii
 import json
 import queue
 import threading
@@ -35,16 +36,6 @@ COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high"
 #: Rows validated, compared and handed to the writer at a time: the first chunk reaches the
 #: server after a fraction of a second, and the server works while later chunks are made.
 CHUNK_ROWS = 25_000
-#: Binary COPY framing: file signature (with flags and extension length), trailer, field count
-#: of a row, NULL, an int4's length, and the EWKB header of a MultiPolygon in the storage SRID
-#: (little-endian, type 6 with the SRID flag, then the SRID).
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_TRAILER = b"\xff\xff"
-_FIELDS = len(COLUMNS).to_bytes(2, "big")
-_NULL = b"\xff\xff\xff\xff"
-_INT4 = (4).to_bytes(4, "big")
-_MULTI_HEAD = b"\x01" + (6 | 0x20000000).to_bytes(4, "little") + \
-    STORAGE_SRID.to_bytes(4, "little")
 #: Bytes per COPY write.
 _CHUNK_BYTES = 1 << 22
 #: Ids per ``IN (…)`` list when detaching rows (SQLite binds at most 32,766 parameters).
@@ -246,30 +237,39 @@ class UnitWriter:
             if first is None:
                 return
             with raw.cursor() as cursor, cursor.copy(
-                    f"COPY unit ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(_SIGNATURE)
+                    f"COPY unit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 payload = first
                 while payload is not None:
                     view = memoryview(payload)
                     for start in range(0, len(view), _CHUNK_BYTES):
                         copy.write(view[start:start + _CHUNK_BYTES])
                     payload = self.queue.get()
-                copy.write(_TRAILER)
         except BaseException as exc:  # handed to finish(), in the calling thread
             self.error = exc
 
     def _lines(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
                attrs: np.ndarray, geoms: np.ndarray | None) -> bytes:
-        """Binary COPY rows, built column by column with C-level maps and joins (no Python
-        code per row, no escaping, geometries as EWKB bytes: less to send and to parse than
-        text)."""
-        version = _INT4 + self.version_id.to_bytes(4, "big")
-        level = self.level.value.encode()
-        level = len(level).to_bytes(4, "big") + level
-        return b"".join(map(b"".join, zip(
-            repeat(_FIELDS), *_text_field(codes), *_text_field(names), repeat(level),
-            *_text_field(parents), repeat(version), repeat(version), *_text_field(attrs),
-            *_geometry_field(geoms, len(codes)), strict=False)))
+        """COPY text rows, built as bytes column by column (C-level maps and joins, no
+        Python code per row). Geometries go as ``SRID=4490;`` and hex WKB, which PostGIS
+        reads as EWKB; a Polygon is sent as a one-part MultiPolygon by writing the
+        MultiPolygon header before its own WKB, with no geometry built for it."""
+        if geoms is None:
+            shapes = repeat(rb"\N")
+        else:
+            kind = shapely.get_type_id(geoms)
+            hexes = map(binascii.hexlify, shapely.to_wkb(geoms[kind >= 0], byte_order=1))
+            srid = f"SRID={STORAGE_SRID};".encode()
+            heads = np.where(kind[kind >= 0] == 3, srid + b"010600000001000000", srid)
+            shapes = list(map(bytes.__add__, heads.astype(object), hexes))
+            if (kind < 0).any():  # missing geometry: NULL
+                full = np.full(len(kind), rb"\N", dtype=object)
+                full[kind >= 0] = shapes
+                shapes = full
+        version = str(self.version_id).encode()
+        return b"\n".join(map(b"\t".join, zip(
+            _escape(codes), _escape(names), repeat(self.level.value.encode()),
+            _escape(parents), repeat(version), repeat(version), _escape(attrs), shapes,
+            strict=False))) + b"\n"
 
     def _executemany(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
                      attrs: np.ndarray, geoms: np.ndarray | None) -> None:
@@ -286,46 +286,20 @@ class UnitWriter:
         self.session.execute(insert(Unit), rows)
 
 
-def _lengths(data: list[bytes], missing: np.ndarray | None) -> list[bytes] | repeat:
-    """Each value's 4-byte big-endian length, -1 for NULL, as binary COPY wants it (one
-    repeated value when all are alike, as codes of one level are)."""
-    lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
-    if missing is not None:
-        lengths[missing] = -1
-    if len(lengths) and lengths.min() == lengths.max():
-        return repeat(int(lengths[0]).to_bytes(4, "big", signed=True), len(lengths))
-    # a void dtype keeps every byte (NULs included) when turned into bytes objects
-    return np.frombuffer(lengths.astype(">i4").tobytes(), dtype="V4").tolist()
-
-
-def _text_field(values: np.ndarray) -> tuple[list[bytes], list[bytes]]:
-    """A text column as binary COPY fields: lengths and UTF-8 bytes (None → NULL)."""
+def _escape(values: np.ndarray) -> list[bytes]:
+    """UTF-8 text for COPY: None as ``\\N``; backslash, tab, newline and carriage return
+    escaped (looked for in the whole column at once, escaped only where present)."""
     missing = pd.isna(values)
     if missing.any():
-        data = [b"" if m else v.encode() for v, m in zip(values, missing, strict=True)]
-        return _lengths(data, missing), data
-    data = list(map(str.encode, values))
-    return _lengths(data, None), data
-
-
-def _geometry_field(geoms: np.ndarray | None, count: int) -> tuple:
-    """Geometries as EWKB with the storage SRID. A Polygon becomes a one-part MultiPolygon by
-    writing the MultiPolygon header before its own WKB, with no geometry built for it.
-
-    Bytes are kept in lists, never numpy arrays, which would strip trailing NUL bytes."""
-    if geoms is None:
-        return repeat(_NULL, count), repeat(b"", count)
-    kind = shapely.get_type_id(geoms)
-    wkbs = shapely.to_wkb(geoms, byte_order=1).tolist()
-    # per kind: what goes before the WKB, and where the WKB is cut (a MultiPolygon's own
-    # byte order and type are replaced by the header with the SRID; nothing for no geometry)
-    heads = {3: _MULTI_HEAD + (1).to_bytes(4, "little"), 6: _MULTI_HEAD}
-    cuts = {3: slice(None), 6: slice(5, None)}
-    kinds = kind.tolist()
-    data = [heads[k] + w[cuts[k]] if k in heads else b"" for k, w in zip(kinds, wkbs,
-                                                                          strict=True)]
-    missing = kind < 0
-    return _lengths(data, missing if missing.any() else None), data
+        values = np.where(missing, None, values)
+    encoded = [rb"\N" if v is None else v.encode() for v in values] if missing.any() \
+        else list(map(str.encode, values))
+    joined = b"".join(encoded)
+    if not any(c in joined for c in (b"\\", b"\t", b"\n", b"\r")):
+        return encoded
+    return [v if m else v.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
+            .replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+            for v, m in zip(encoded, missing, strict=True)]
 
 
 def _reason(exc: BaseException) -> str:
