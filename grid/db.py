@@ -52,7 +52,9 @@ def _sqlite_on_begin(conn) -> None:
 def make_engine(settings: Settings) -> Engine:
     """Build the engine for the configured store; nothing connects until first use."""
     if settings.is_spatialite:
-        engine = create_engine(settings.database_url, module=sqlean, connect_args={"timeout": 30})
+        engine = create_engine(settings.database_url, module=sqlean, connect_args={"timeout": 30},
+                               pool_size=settings.db_pool_size,
+                               max_overflow=settings.db_max_overflow)
         event.listen(
             engine,
             "connect",
@@ -60,7 +62,8 @@ def make_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(settings.database_url, pool_pre_ping=True)
+    return create_engine(settings.database_url, pool_pre_ping=True,
+                         pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
 
 
 class Database:

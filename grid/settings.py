@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     basemap: Literal["none", "osm", "tianditu", "amap"] = "none"
     basemap_url: str | None = None
     tianditu_key: str | None = None
+    #: Connections each server process keeps open (and may add beyond that under a burst).
+    #: A request that finds none idle opens a new one, and one returned to a full pool is
+    #: closed: with fewer than the concurrent requests, most requests pay a PostgreSQL
+    #: backend start (SQLAlchemy's default of 5 did, under 16 concurrent POSTs).
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=10, ge=0)
     #: Seconds an authenticated token is remembered per server process (0: look up every
     #: call). A rotated token or deactivated user keeps working at most this long.
     token_cache_seconds: float = Field(default=10.0, ge=0)

@@ -169,7 +169,7 @@ def _file(svc: Services, form: dict[str, str]) -> int:
         user = session.scalar(select(User).where(User.name == account, User.active))
         if user is None:
             raise Forbidden("api_key 的账号不存在 the api_key's account is gone")
-        incident = svc.ladder.report(
+        incident = svc.ladder.file(
             session, user, lon=lon, lat=lat, category=form["service_code"],
             description=form.get("description", "")[:4000], reporter=name[:100] or account,
             source="resident", contact=(form.get("phone") or form.get("email") or "")[:100])

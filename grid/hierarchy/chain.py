@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from grid.hierarchy import store
 from grid.hierarchy.levels import LEVELS, Level
-from grid.hierarchy.models import PartyOrg, Unit
+from grid.hierarchy.models import GridWorker, PartyOrg, Unit
 
 
 @dataclass
@@ -55,22 +54,30 @@ class OwnerChain:
         return next((c for c in self.chain if c.level == level.value), None)
 
 
+_UNITS, _ORGS, _WORKERS = Unit.__table__, PartyOrg.__table__, GridWorker.__table__
+#: The chain, the building's resident groups (its children: ``ix_unit_parent``) and their
+#: Party organisations in one query, names only — a unit's polygon (a street's runs to
+#: megabytes) is not needed to describe it. Built once with bound parameters: every incident
+#: report and read builds a chain, so this is on the hot path.
+_CHAIN = (
+    select(_UNITS.c.level, _UNITS.c.code, _UNITS.c.name, _ORGS.c.id, _ORGS.c.org_type,
+           _ORGS.c.name, _ORGS.c.secretary, _ORGS.c.contact)
+    .select_from(_UNITS.outerjoin(_ORGS, _ORGS.c.unit_code == _UNITS.c.code))
+    .where(_UNITS.c.version_low <= bindparam("version"),
+           _UNITS.c.version_high >= bindparam("version"),
+           or_(_UNITS.c.code.in_(bindparam("codes", expanding=True)),
+               _UNITS.c.parent_code == bindparam("building")))
+    .order_by(_UNITS.c.code))
+_GRID_WORKERS = (select(_WORKERS.c.name, _WORKERS.c.phone, _WORKERS.c.role)
+                 .where(_WORKERS.c.grid_code == bindparam("grid")).order_by(_WORKERS.c.id))
+
+
 def owner_chain(session: Session, version_id: int, codes: dict[Level, str | None]) -> OwnerChain:
     """Describe the units named by ``codes`` (one per level) in ``version_id``."""
     present = [codes[level] for level in LEVELS if codes.get(level)]
-    building = codes.get(Level.building)
-    # One query for the chain, the building's resident groups and their Party organisations,
-    # names only: a unit's polygon (a street's runs to megabytes) is not needed to describe
-    # it. Every incident report and read builds a chain, so this is on the hot path.
-    wanted = Unit.code.in_(present)
-    if building:
-        wanted = or_(wanted, and_(Unit.level == Level.resident_group.value,
-                                  Unit.parent_code == building))
-    rows = session.execute(
-        select(Unit.level, Unit.code, Unit.name, PartyOrg.id, PartyOrg.org_type,
-               PartyOrg.name, PartyOrg.secretary, PartyOrg.contact)
-        .outerjoin(PartyOrg, PartyOrg.unit_code == Unit.code)
-        .where(store.alive_in(version_id), wanted).order_by(Unit.code)).all()
+    conn = session.connection()
+    rows = conn.execute(_CHAIN, {"version": version_id, "codes": present,
+                                 "building": codes.get(Level.building)}).all()
     units = {r[1]: r for r in rows if r[1] in present}
     groups = [r for r in rows if r[0] == Level.resident_group.value and r[1] not in units]
 
@@ -85,6 +92,6 @@ def owner_chain(session: Session, version_id: int, codes: dict[Level, str | None
     )
     grid = codes.get(Level.grid)
     if grid:
-        workers = store.grid_workers(session, [grid]).get(grid, [])
-        result.grid_workers = [WorkerInfo(w.name, w.phone, w.role) for w in workers]
+        result.grid_workers = [WorkerInfo(*w) for w in conn.execute(_GRID_WORKERS,
+                                                                    {"grid": grid})]
     return result

@@ -46,10 +46,13 @@ def require_active_version(session: Session) -> BoundaryVersion:
     return version
 
 
+_ACTIVE_ID = select(BoundaryVersion.__table__.c.id).where(BoundaryVersion.__table__.c.is_active)
+
+
 def active_version_id(session: Session) -> int:
-    """The active version's id alone (one indexed column; asked on every locate and report),
-    or the same clear error as ``require_active_version``."""
-    version_id = session.scalar(select(BoundaryVersion.id).where(BoundaryVersion.is_active))
+    """The active version's id alone (asked on every locate and report, so a Core statement
+    built once), or the same clear error as ``require_active_version``."""
+    version_id = session.connection().execute(_ACTIVE_ID).scalar()
     return require_active_version(session).id if version_id is None else version_id
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
+import numpy as np
 from geoalchemy2.shape import to_shape
-from sqlalchemy import and_, func, select
+from sqlalchemy import Float, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from grid.db import STORAGE_SRID
@@ -35,6 +37,26 @@ class Suggestion:
     created_at: datetime
 
 
+@cache
+def _nearby(dialect: str):
+    """Open cases of one category and street, filed since a time, inside a box: built once
+    per dialect with bound parameters (it runs on every report)."""
+    t = Incident.__table__
+    x, y = func.ST_X(t.c.geom), func.ST_Y(t.c.geom)
+    box = [bindparam(name, type_=Float) for name in ("x0", "y0", "x1", "y1")]
+    if dialect == "postgresql":
+        # The box as ``&&``, which the GiST index on ``geom`` answers: the search stays a
+        # handful of index pages however many cases the table holds.
+        near = t.c.geom.intersects(func.ST_MakeEnvelope(*box, STORAGE_SRID))
+    else:
+        near = and_(x.between(box[0], box[2]), y.between(box[1], box[3]))
+    return (select(t.c.id, t.c.created_at, x, y)
+            .where(t.c.id != bindparam("id"), t.c.category == bindparam("category"),
+                   t.c.state.in_(ACTIVE), t.c.created_at >= bindparam("since"),
+                   t.c.street_code == bindparam("street"), near)
+            .order_by(t.c.id))
+
+
 def suggest(session: Session, ladder: Ladder, incident: Incident,
             now: datetime | None = None) -> list[Suggestion]:
     """Open cases of ``incident``'s category near it in space and time, nearest first."""
@@ -46,28 +68,22 @@ def suggest(session: Session, ladder: Ladder, incident: Incident,
     # the columns needed are read: loading whole incidents (with their steps) would cost the
     # report path more than everything else together.
     pad = rule.radius_m / 55_000
-    x, y = func.ST_X(Incident.geom), func.ST_Y(Incident.geom)
-    if session.get_bind().dialect.name == "postgresql":
-        # The box as ``&&``, which the GiST index on ``geom`` answers: the search stays a
-        # handful of index pages however many cases the table holds.
-        near = Incident.geom.intersects(func.ST_MakeEnvelope(
-            here.x - pad, here.y - pad, here.x + pad, here.y + pad, STORAGE_SRID))
-    else:
-        near = and_(x.between(here.x - pad, here.x + pad), y.between(here.y - pad, here.y + pad))
-    candidates = session.execute(
-        select(Incident.id, Incident.created_at, x, y).where(
-            Incident.id != incident.id, Incident.category == incident.category,
-            Incident.state.in_(ACTIVE), Incident.created_at >= since,
-            Incident.street_code == incident.street_code, near,
-        ).order_by(Incident.id)).all()
-    project = to_metres(here.x)
-    x0, y0 = project.transform(here.x, here.y)
-    found = []
-    for other_id, created_at, lon, lat in candidates:
-        xm, ym = project.transform(lon, lat)
-        distance = ((xm - x0) ** 2 + (ym - y0) ** 2) ** 0.5
-        if distance <= rule.radius_m:
-            found.append(Suggestion(other_id, round(distance, 1), created_at))
+    conn = session.connection()
+    candidates = conn.execute(_nearby(conn.dialect.name), {
+        "id": incident.id, "category": incident.category, "since": since,
+        "street": incident.street_code, "x0": here.x - pad, "y0": here.y - pad,
+        "x1": here.x + pad, "y1": here.y + pad}).all()
+    if not candidates:
+        return []
+    # Every candidate projected in one call (a busy spot has dozens; one call each would
+    # cost more than the query).
+    lons = np.array([here.x, *(c[2] for c in candidates)])
+    lats = np.array([here.y, *(c[3] for c in candidates)])
+    xm, ym = to_metres(here.x).transform(lons, lats)
+    distances = np.hypot(xm[1:] - xm[0], ym[1:] - ym[0])
+    found = [Suggestion(other_id, round(float(d), 1), created_at)
+             for (other_id, created_at, _, _), d in zip(candidates, distances, strict=True)
+             if d <= rule.radius_m]
     return sorted(found, key=lambda s: s.distance_m)
 
 

@@ -32,6 +32,7 @@ from grid.errors import Conflict, Forbidden, InvalidInput, MoveNotAllowed, NotFo
 from grid.hierarchy.levels import Level
 from grid.incidents.calendar import WorkCalendar
 from grid.incidents.categories import LADDER_LEVELS, CategoryBook
+from grid.incidents.inserts import insert_report
 from grid.incidents.models import Attachment, Incident, IncidentReporter, IncidentStep, Summons
 from grid.incidents.notify import queue_for_step
 from grid.orm import utcnow
@@ -167,7 +168,31 @@ class Ladder:
         attachments: Sequence[int] = (),
         now: datetime | None = None,
     ) -> Incident:
-        """网格发现: record a problem at a place; locate decides its owners and start level."""
+        """网格发现: record a problem at a place; locate decides its owners and start level.
+        Returns the incident as loaded in ``session`` (see ``file`` for the fast path)."""
+        filed = self.file(session, actor, lon=lon, lat=lat, category=category,
+                          description=description, reporter=reporter, source=source,
+                          contact=contact, attachments=attachments, now=now)
+        return session.get(Incident, filed.id)
+
+    def file(
+        self,
+        session: Session,
+        actor: Actor,
+        *,
+        lon: float,
+        lat: float,
+        category: str,
+        description: str = "",
+        reporter: str = "",
+        source: str = "patrol",
+        contact: str = "",
+        attachments: Sequence[int] = (),
+        now: datetime | None = None,
+    ) -> Incident:
+        """Like ``report``, but returns the incident as written: a transient object (in no
+        session) with its first step and reporter, enough to answer the reporter without
+        reading anything back. The API's hot path; ``grid.incidents.inserts`` writes it."""
         now = now or utcnow()
         if actor.role not in ROLE_RANK:
             raise Forbidden(f"角色 {actor.role} 不能上报事件 role {actor.role} cannot report")
@@ -197,22 +222,21 @@ class Ladder:
             state="open", level=kind.start_level, created_by=actor.name,
             created_at=now, updated_at=now,
             due_at=self.deadline(kind.code, kind.start_level, now),
+            rating=None, merged_into=None, row_version=1, reopen_count=0,
+            late=False, callbacks=0, satisfied_callbacks=0,
         )
         step = IncidentStep(
             at=now, action="report", actor=actor.name, actor_role=actor.role,
             from_state=None, to_state="open", from_level=None, to_level=kind.start_level,
-            reason=description, attachments=list(attachments) or None,
+            department=None, reason=description, attachments=list(attachments) or None,
         )
-        # Set every collection while the incident is new: known empty, they are never
-        # loaded back from the database when the answer is shaped.
-        incident.steps, incident.summonses, incident.reporters = [step], [], []
-        session.add(incident)
-        session.flush()
-        incident.reporters.append(IncidentReporter(
-            original_incident_id=incident.id, name=incident.reporter, contact=contact,
-            source=source, reported_at=now))
+        who = IncidentReporter(name=incident.reporter, contact=contact, source=source,
+                               reported_at=now, rating=None, rated_at=None)
+        insert_report(session, incident, step, who)
+        # Assigned after the write: on a transient object this only fills the lists.
+        incident.steps, incident.summonses, incident.reporters = [step], [], [who]
         self._attach(session, incident, attachments)
-        queue_for_step(session, incident, step, kind)  # flushes the reporter row too
+        queue_for_step(session, incident, step, kind)
         return incident
 
     def _attach(self, session: Session, incident: Incident, ids: Sequence[int]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from grid.db import Database
@@ -49,19 +49,23 @@ def recipients(incident, step, category) -> list[tuple[str, str]]:
     return out
 
 
+_QUEUE = insert(Notification.__table__)
+
+
 def queue_for_step(session: Session, incident, step, category) -> None:
     """Queue one message per party due to act after ``step`` (inside the caller's
-    transaction)."""
+    transaction). One Core INSERT of every row, executed now, so a duplicate key fails the
+    move itself, not a later commit."""
     label = category.label("zh")
     due = incident.due_at.isoformat(timespec="minutes") if incident.due_at else "-"
-    for kind, recipient in recipients(incident, step, category):
-        session.add(Notification(
-            key=f"{incident.id}:{step.id}:{kind}:{recipient}", incident_id=incident.id,
-            recipient_kind=kind, recipient=recipient, created_at=step.at,
-            message=f"事件 {incident.id}「{label}」{step.action} → {step.to_state}/"
-                    f"{step.to_level}，时限 due {due}。{step.reason}".strip(),
-            attempts=0, last_error=""))
-    session.flush()  # now, so a duplicate key fails the move itself, not a later commit
+    rows = [{"key": f"{incident.id}:{step.id}:{kind}:{recipient}", "incident_id": incident.id,
+             "recipient_kind": kind, "recipient": recipient, "created_at": step.at,
+             "message": f"事件 {incident.id}「{label}」{step.action} → {step.to_state}/"
+                        f"{step.to_level}，时限 due {due}。{step.reason}".strip(),
+             "attempts": 0, "last_error": ""}
+            for kind, recipient in recipients(incident, step, category)]
+    if rows:
+        session.connection().execute(_QUEUE, rows)
 
 
 class Channel(Protocol):
