@@ -45,10 +45,12 @@ from grid.spatial.write import (
     Existing,
     Plan,
     UnitWriter,
+    alive_in,
     attrs_json,
     level_shapes,
     reparent_rows,
     shapes,
+    wkb,
 )
 
 #: Parent-code columns accepted for resident groups, which have no polygon to place.
@@ -438,10 +440,11 @@ def _reparent_children(session: Session, level: Level, version: BoundaryVersion,
     child = next((c for c, p in PARENT_LEVEL.items() if p == level), None)
     if child is None or child not in SPATIAL_LEVELS:
         return
+    t = Unit.__table__.c
     rows = session.execute(
-        select(Unit.id, Unit.code, Unit.name, Unit.parent_code, Unit.version_low, Unit.geom)
-        .where(store.alive_in(version.id), Unit.level == child.value)
-        .order_by(Unit.code)).all()
+        select(t.id, t.code, t.name, t.parent_code, t.version_low, wkb(t.geom))
+        .where(alive_in(t, version.id), t.level == child.value)
+        .order_by(t.code)).all()
     if not rows:
         return
     ids, codes, names, before, lows, elements = (

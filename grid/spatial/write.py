@@ -28,6 +28,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    and_,
     bindparam,
     cast,
     delete,
@@ -40,7 +41,6 @@ from sqlalchemy.orm import Session
 
 from grid.db import STORAGE_SRID
 from grid.errors import LoadError
-from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.hierarchy.models import Unit
 
@@ -58,17 +58,28 @@ _IDS = 5_000
 def level_shapes(session: Session, version_id: int, level: Level
                  ) -> tuple[list[str], np.ndarray]:
     """Codes (sorted) and geometries of one level of a version, read in one query."""
+    t = Unit.__table__.c
     rows = session.execute(
-        select(Unit.code, Unit.geom).where(store.alive_in(version_id), Unit.level == level.value)
-        .order_by(Unit.code)).all()
+        select(t.code, wkb(t.geom))
+        .where(alive_in(t, version_id), t.level == level.value)
+        .order_by(t.code)).all()
     return [r[0] for r in rows], shapes([r[1] for r in rows])
 
 
-def shapes(elements: Sequence) -> np.ndarray:
-    """Shapely geometries of WKB elements in one call (None stays None; SpatiaLite hands
-    back hex text, PostGIS bytes)."""
-    raw = [None if e is None else e.data if isinstance(e.data, str) else bytes(e.data)
-           for e in elements]
+def alive_in(t, version_id: int):
+    """The rows of ``version_id``, on the table's plain columns (:func:`store.alive_in` on the
+    ORM attributes would make the query load through the ORM, row by row)."""
+    return and_(t.version_low <= version_id, t.version_high >= version_id)
+
+
+def wkb(column):
+    """A geometry column selected as plain WKB bytes (no wrapper object per row)."""
+    return gfn.ST_AsBinary(column, type_=LargeBinary)
+
+
+def shapes(blobs: Sequence) -> np.ndarray:
+    """Shapely geometries of WKB values in one call (None stays None)."""
+    raw = [None if b is None else bytes(b) for b in blobs]
     return np.asarray(shapely.from_wkb(raw), dtype=object) if raw else np.empty(0, object)
 
 
@@ -114,15 +125,13 @@ class Existing:
         t = Unit.__table__.c
         rows = session.execute(
             select(t.id, t.code, t.name, t.parent_code, cast(t.attrs, Text), t.version_low,
-                   gfn.ST_AsBinary(t.geom, type_=LargeBinary))
-            .where(t.version_low <= version_id, t.version_high >= version_id,
-                   t.level == level.value)).all()
+                   wkb(t.geom))
+            .where(alive_in(t, version_id), t.level == level.value)).all()
         # plain object columns: None stays None (a pandas frame would turn it into NaN)
         columns = [np.asarray(c, dtype=object) for c in zip(*rows, strict=True)] if rows \
             else [np.empty(0, dtype=object)] * 7
-        self.ids, self.codes, self.names, self.parents, self.attrs, self.lows, wkb = columns
-        self.geoms = np.asarray(shapely.from_wkb(
-            [None if w is None else bytes(w) for w in wkb]), dtype=object) if rows else wkb
+        self.ids, self.codes, self.names, self.parents, self.attrs, self.lows, blobs = columns
+        self.geoms = shapes(blobs)
         self.index = pd.Index(self.codes, dtype=object)
 
     def compare(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
