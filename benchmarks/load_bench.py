@@ -15,8 +15,8 @@ write. The peers, each after a CHECKPOINT, into a database set up the same way:
 * ``ogr2ogr`` into a new table (the issue's peer): a plain copy, no checks, with the spatial
   index built once at the end;
 * ``ogr2ogr -append`` (COPY) into our own ``unit`` table: the same rows, no checks, but paying
-  for the table's indexes and foreign keys row by row as any write into it must — printed for
-  reference, to show how much of the time is the table rather than the checks.
+  for the table's indexes row by row as any write into it must — printed for reference, to
+  show how much of the time is the table rather than the checks.
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def main() -> None:
         assert len(report.added) == args.buildings and not report.errors, report.summary()
         svc.close()
         _checkpoint(admin)
-        # Informational: ogr2ogr appending the same rows to our own unit table (same indexes
-        # and foreign keys, no checks): what any write into the live table costs.
+        # Informational: ogr2ogr appending the same rows to our own unit table (same indexes,
+        # no checks): what any write into the live table costs.
         floor = _timed(["ogr2ogr", "-f", "PostgreSQL", _ogr(admin, floor_db),
                         str(paths["building"]), "-append", "-nln", "unit",
                         "-nlt", "MULTIPOLYGON", "--config", "PG_USE_COPY", "YES",
@@ -202,8 +202,8 @@ def main() -> None:
           f"({args.buildings / ours:,.0f} rows/s)")
     print(f"ogr2ogr (copy into a new table):     {theirs:7.2f} s  "
           f"({args.buildings / theirs:,.0f} rows/s)")
-    print(f"ogr2ogr -append into our unit table: {floor:7.2f} s  (same indexes and foreign "
-          "keys, no checks; for reference)")
+    print(f"ogr2ogr -append into our unit table: {floor:7.2f} s  (same indexes, no checks; "
+          "for reference)")
     print(f"ratio grid/ogr2ogr: {ours / theirs:.2f}x (target <= 1.5x)")
     print(f"ratio grid/ogr2ogr -append into unit: {ours / floor:.2f}x")
 

@@ -80,3 +80,36 @@ def test_chunked_checks_find_the_same_faults_and_write_nothing(empty, tmp_path, 
         load_boundaries(empty.db, path, Level.grid, commit=True)
     with empty.db.read() as session:
         assert [v.id for v in store.list_versions(session)] == [v.id for v in versions]
+
+
+def test_rows_naming_a_missing_version_are_refused(empty):
+    """Migration 0007 took the row-by-row foreign keys off ``unit`` on PostGIS: the writer's
+    one check per write refuses a version that does not exist, and nothing is written; a
+    version that rows still name cannot be deleted."""
+    from sqlalchemy import delete, func, select
+
+    from grid.hierarchy.models import BoundaryVersion, Unit
+    from grid.spatial.write import UnitWriter, detach_rows
+
+    load_sample(empty, DATA, say=lambda _line: None)
+    with empty.db.read() as session:
+        before = session.scalar(select(func.count()).select_from(Unit))
+        top = session.scalar(select(func.max(BoundaryVersion.id)))
+    box = shapely.box(116.3, 39.9, 116.31, 39.91)
+    with pytest.raises(LoadError, match=str(top + 7)), empty.db.write() as session:
+        writer = UnitWriter(session, Level.grid, top + 7).start()
+        writer.add(np.array(["x1"], dtype=object), np.array(["x"], dtype=object),
+                   np.array([None], dtype=object), np.array(["{}"], dtype=object),
+                   np.array([box], dtype=object))
+        writer.finish(errors=False)
+    with pytest.raises(LoadError, match=str(top + 6)), empty.db.write() as session:
+        ids = session.scalars(select(Unit.id).limit(1)).all()
+        detach_rows(session, np.asarray(ids, dtype=np.int64), np.array([1]), top + 7)
+    with empty.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Unit)) == before
+    # the delete half of the old foreign keys: a trigger on PostGIS, the keys on SpatiaLite
+    with pytest.raises(Exception, match="(?i)foreign key|still named"), \
+            empty.db.write() as session:
+        session.execute(delete(BoundaryVersion).where(BoundaryVersion.id == top))
+    with empty.db.read() as session:
+        assert session.scalar(select(func.max(BoundaryVersion.id))) == top

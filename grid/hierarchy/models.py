@@ -49,6 +49,8 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(20))
     parent_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Foreign keys on SpatiaLite; on PostGIS migration 0007 replaces them by one set-based
+    # check per write (grid.spatial.write.require_versions) and a delete trigger.
     version_low: Mapped[int] = mapped_column(ForeignKey("boundary_version.id"))
     version_high: Mapped[int] = mapped_column(ForeignKey("boundary_version.id"))
     attrs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
