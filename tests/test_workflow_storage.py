@@ -16,7 +16,9 @@ from sqlalchemy import select, text, update
 from grid.api.app import create_app
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
-from grid.incidents.models import Incident, IncidentStep
+from grid.incidents.inserts import INCIDENTS, REPORTERS, STEPS, insert_columns, insert_report
+from grid.incidents.models import Incident, IncidentReporter, IncidentStep, Notification
+from grid.incidents.notify import messages, outbox_rows
 from grid.migrate import upgrade
 from grid.services import Services
 from grid.users import TokenCache, User, add_user
@@ -166,3 +168,52 @@ def test_migration_fills_the_rate_columns_from_recorded_steps(databases, backend
             assert found == _from_steps(session)
     finally:
         svc.close()
+
+
+def test_a_report_queues_the_same_outbox_rows_as_any_other_step(demo):
+    """The report's rows are written by one chained INSERT on PostGIS: they must read exactly
+    as ``queue_for_step`` would have written them."""
+    with demo.db.read() as session:
+        grid = store.units(session, store.require_active_version(session).id, Level.grid)[0]
+        point = store.shape_of(grid).representative_point()
+    found = {}
+    for category in ("Z001", "Z002"):  # grid start: one recipient; community start
+        with demo.db.write() as s:
+            incident = demo.ladder.file(s, Admin(), lon=point.x, lat=point.y,
+                                        category=category, description="trailing  ",
+                                        now=at(9, 9))
+            step = incident.steps[0]
+            expected = outbox_rows(incident.id, step.id, step.at, messages(
+                incident, step, demo.categories.get(category)))
+            rows = s.scalars(select(Notification).where(
+                Notification.incident_id == incident.id)).all()
+            found[category] = [{k: getattr(r, k) for k in expected[0]} for r in rows]
+            assert found[category] == expected
+            assert s.get(Incident, incident.id).steps[0].id == step.id
+    assert found["Z001"][0]["key"].endswith(f":grid:{grid.code}")
+    assert found["Z002"][0]["message"].startswith("事件 ") and "trailing" in \
+        found["Z002"][0]["message"] and not found["Z002"][0]["message"].endswith(" ")
+
+
+def test_report_insert_writes_every_queued_message(demo):
+    """Several recipients (the unnest of the PostGIS statement) and none at all."""
+    with demo.db.read() as session:
+        grid = store.units(session, store.require_active_version(session).id, Level.grid)[0]
+        point = store.shape_of(grid).representative_point()
+    queued = [("street", "110105001", "「x」a"), ("leader", "副主任", "「x」b")]
+    for messages_given in (queued, []):
+        with demo.db.write() as s:
+            incident = demo.ladder.file(s, Admin(), lon=point.x, lat=point.y, category="Z001",
+                                        now=at(10, 9))
+            step = incident.steps[0]
+            copy = Incident(**{k: getattr(incident, k) for k in insert_columns(INCIDENTS)})
+            copy_step = IncidentStep(**{k: getattr(step, k) for k in insert_columns(STEPS)})
+            copy_reporter = IncidentReporter(**{k: getattr(incident.reporters[0], k)
+                                                for k in insert_columns(REPORTERS)})
+            insert_report(s, copy, copy_step, copy_reporter, messages_given)
+            rows = s.scalars(select(Notification).where(Notification.incident_id == copy.id)
+                             .order_by(Notification.id)).all()
+            assert [(r.key, r.recipient_kind, r.recipient, r.message) for r in rows] == [
+                (row["key"], row["recipient_kind"], row["recipient"], row["message"])
+                for row in outbox_rows(copy.id, copy_step.id, copy_step.at, messages_given)]
+            assert copy.id != incident.id and copy_reporter.original_incident_id == copy.id

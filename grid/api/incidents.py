@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
 from grid.api.schemas import (
     AttachmentPublic,
     DepartmentBody,
@@ -23,7 +24,7 @@ from grid.api.schemas import (
     incident_public,
 )
 from grid.errors import Forbidden, InvalidInput, NotFound
-from grid.hierarchy.chain import owner_chain
+from grid.hierarchy.chain import OwnerChain, owner_chain
 from grid.hierarchy.levels import Level
 from grid.incidents import attachments, duplicates, export, hotspots, rates
 from grid.incidents.models import Attachment, Incident
@@ -50,11 +51,14 @@ def public(svc: Services, incident: Incident, now) -> IncidentPublic:
     return shaped
 
 
-def detail(svc: Services, session, incident: Incident) -> IncidentDetail:
-    """An incident with its owner chain (against its own boundary version) and timeline."""
-    codes = {Level.street: incident.street_code, Level.community: incident.community_code,
-             Level.grid: incident.grid_code, Level.building: incident.building_code}
-    owners = owner_chain(session, incident.boundary_version, codes)
+def detail(svc: Services, session, incident: Incident,
+           owners: OwnerChain | None = None) -> IncidentDetail:
+    """An incident with its owner chain (against its own boundary version, unless given) and
+    timeline."""
+    if owners is None:
+        codes = {Level.street: incident.street_code, Level.community: incident.community_code,
+                 Level.grid: incident.grid_code, Level.building: incident.building_code}
+        owners = owner_chain(session, incident.boundary_version, codes)
     name = svc.categories.get(incident.category).label(svc.settings.language)
     shaped = incident_public(incident, name, utcnow(), owners)
     shaped.time_limit = _limit(svc, incident)
@@ -181,27 +185,38 @@ def overdue_report_ins(svc: Svc, user: CurrentUser,
 
 
 @router.post("", response_model=IncidentDetail, status_code=201, summary="上报 report")
-def report(svc: Svc, user: CurrentUser, session: WriteSession,
-           body: IncidentCreate) -> Response:
+async def report(request: Request, user: CachedUser, body: IncidentCreate) -> Response:
     """网格发现: report a problem at a place; its owners are found by locate."""
+    # The hot write: one hop to the thread pool for the whole request (not one per
+    # dependency), the token from the cache on the event loop.
+    return await run_in_threadpool(_report, request.app.state.services, user, body)
+
+
+def _report(svc: Services, user, body: IncidentCreate) -> Response:
     fields = body.model_dump()
     crs = fields.pop("crs", None)
-    if body.lon is None or body.lat is None:
-        # No coordinates: a photo's EXIF GPS (phones write WGS 84) places the report.
-        found = attachments.photo_location(session, body.attachments)
-        if found is None:
-            raise InvalidInput("缺少坐标且照片无GPS lon/lat missing and no attached photo has "
-                               "GPS")
-        fields["lon"], fields["lat"], crs = found[0], found[1], "wgs84"
-    # Phones send GCJ-02/BD-09; the ladder locates in storage coordinates (CGCS2000).
-    fields["lon"], fields["lat"] = to_storage(fields["lon"], fields["lat"], crs)
-    # The fast path: the answer is shaped from the rows as written (nothing read back), and
-    # serialised once here rather than validated again against the response model.
-    incident = svc.ladder.file(session, user, **fields)
-    shaped = detail(svc, session, incident)
-    shaped.possible_duplicates = [
-        DuplicatePublic.model_validate(s.__dict__)
-        for s in duplicates.suggest(session, svc.ladder, incident)]
+    with svc.db.write() as session:
+        if body.lon is None or body.lat is None:
+            # No coordinates: a photo's EXIF GPS (phones write WGS 84) places the report.
+            found = attachments.photo_location(session, body.attachments)
+            if found is None:
+                raise InvalidInput("缺少坐标且照片无GPS lon/lat missing and no attached photo "
+                                   "has GPS")
+            fields["lon"], fields["lat"], crs = found[0], found[1], "wgs84"
+        # Phones send GCJ-02/BD-09; the ladder locates in storage coordinates (CGCS2000).
+        fields["lon"], fields["lat"] = to_storage(fields["lon"], fields["lat"], crs)
+        # Placed by the place directory, from memory once it is ready (the owners it shows
+        # are those locate shows); the answer is shaped from the rows as written (nothing
+        # read back) and serialised once here, not validated again against the response model.
+        placed = (svc.places.locate(fields["lon"], fields["lat"])
+                  if svc.places.fresh_seconds > 0 else None)
+        incident = svc.ladder.file(session, user, **fields,
+                                   placed=placed and (placed.version, placed.codes))
+        owners = placed.owners if placed is not None and placed.covered else None
+        shaped = detail(svc, session, incident, owners)
+        shaped.possible_duplicates = [
+            DuplicatePublic.model_validate(s.__dict__)
+            for s in duplicates.suggest(session, svc.ladder, incident)]
     return Response(shaped.model_dump_json(), status_code=201, media_type="application/json")
 
 

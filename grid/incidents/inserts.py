@@ -6,9 +6,9 @@ so it skips the ORM's unit of work: the incident, its first step and its first r
 built as ordinary (transient) model objects — the caller shapes its answer from them without
 reading anything back — and written with Core INSERTs built once per dialect, every value a
 bound parameter (so SQLAlchemy neither rebuilds nor recompiles them per request). On PostGIS
-the three rows go in one statement (data-modifying CTEs chained on the new incident's id);
-SpatiaLite, in process and without such CTEs, takes three INSERT … RETURNING. Either way the
-objects get their ids.
+the rows — incident, step, reporter and its outbox messages — go in one statement
+(data-modifying CTEs chained on the new incident's id); SpatiaLite, in process and without
+such CTEs, takes an INSERT each. Either way the objects get their ids.
 """
 
 from __future__ import annotations
@@ -16,25 +16,29 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, inspect, select, true
+from sqlalchemy import ARRAY, Table, Text, bindparam, func, insert, inspect, literal, select, true
 from sqlalchemy.orm import Session
 
-from grid.incidents.models import Incident, IncidentReporter, IncidentStep
+from grid.incidents.models import Incident, IncidentReporter, IncidentStep, Notification
+from grid.incidents.notify import QUEUE, outbox_rows
 
 INCIDENTS: Table = Incident.__table__
 STEPS: Table = IncidentStep.__table__
 REPORTERS: Table = IncidentReporter.__table__
+NOTIFICATIONS: Table = Notification.__table__
 #: Columns filled from the new incident's id rather than from the objects.
 _LINKS = {STEPS.name: ("incident_id",), REPORTERS.name: ("incident_id", "original_incident_id")}
 
 
-def _columns(table: Table) -> list[str]:
+def insert_columns(table: Table) -> list[str]:
+    """The columns a new row of ``table`` is given (all but its id and links to the new
+    incident)."""
     return [c.key for c in table.columns if c.key != "id" and c.key not in _LINKS.get(
         table.name, ())]
 
 
 def _params(table: Table, prefix: str) -> dict[str, Any]:
-    return {k: bindparam(f"{prefix}{k}", type_=table.c[k].type) for k in _columns(table)}
+    return {k: bindparam(f"{prefix}{k}", type_=table.c[k].type) for k in insert_columns(table)}
 
 
 @cache
@@ -47,11 +51,27 @@ def _statements(dialect: str):
         def chained(table: Table, prefix: str):
             links = _LINKS[table.name]
             row = select(*(new.c.id for _ in links), *_params(table, prefix).values())
-            return insert(table).from_select([*links, *_columns(table)], row).returning(
+            return insert(table).from_select([*links, *insert_columns(table)], row).returning(
                 table.c.id).cte(f"new_{table.name}")
 
         new_step, new_reporter = chained(STEPS, "s_"), chained(REPORTERS, "r_")
-        return select(new.c.id, new_step.c.id, new_reporter.c.id).select_from(
+        # The outbox rows (grid.incidents.notify): one per (kind, recipient, text) of the
+        # bound arrays, keyed and numbered with the new ids.
+        queued = func.unnest(*(bindparam(f"n_{k}", type_=ARRAY(Text))
+                               for k in ("kinds", "recipients", "texts"))
+                             ).table_valued("kind", "recipient", "text").render_derived("n")
+        outbox = insert(NOTIFICATIONS).from_select(
+            ["key", "incident_id", "recipient_kind", "recipient", "message", "created_at",
+             "attempts", "last_error"],
+            select(func.concat(new.c.id, ":", new_step.c.id, ":", queued.c.kind, ":",
+                               queued.c.recipient),
+                   new.c.id, queued.c.kind, queued.c.recipient,
+                   func.concat("事件 ", new.c.id, queued.c.text),
+                   bindparam("s_at", type_=STEPS.c.at.type), literal(0), literal(""))
+            .select_from(new.join(new_step, true()).join(queued, true()))
+        ).returning(NOTIFICATIONS.c.id).cte("new_notification")
+        return select(new.c.id, new_step.c.id, new_reporter.c.id,
+                      select(func.count()).select_from(outbox).scalar_subquery()).select_from(
             new.join(new_step, true()).join(new_reporter, true()))
     link = bindparam("incident_id")
     return (
@@ -65,23 +85,29 @@ def _statements(dialect: str):
 def _bound(obj: Any, table: Table, prefix: str) -> dict[str, Any]:
     """Every column value of a transient model object, as the statements' parameters."""
     state = inspect(obj).dict
-    return {f"{prefix}{k}": state.get(k) for k in _columns(table)}
+    return {f"{prefix}{k}": state.get(k) for k in insert_columns(table)}
 
 
 def insert_report(session: Session, incident: Incident, step: IncidentStep,
-                  reporter: IncidentReporter) -> None:
-    """Write a new incident with its ``report`` step and first reporter; set their ids.
-    Every column must have been given a value on the objects (None for NULL)."""
+                  reporter: IncidentReporter, queued: list[tuple[str, str, str]]) -> None:
+    """Write a new incident with its ``report`` step, first reporter and outbox messages
+    (``grid.incidents.notify.messages``); set the objects' ids. Every column must have been
+    given a value on the objects (None for NULL)."""
     conn = session.connection()
     statements = _statements(conn.dialect.name)
     values = {**_bound(incident, INCIDENTS, "i_"), **_bound(step, STEPS, "s_"),
               **_bound(reporter, REPORTERS, "r_")}
     if conn.dialect.name == "postgresql":
-        incident.id, step.id, reporter.id = conn.execute(statements, values).one()
+        kinds, recipients, texts = (list(column) for column in zip(*queued, strict=True)) \
+            if queued else ([], [], [])
+        values.update(n_kinds=kinds, n_recipients=recipients, n_texts=texts)
+        incident.id, step.id, reporter.id, _ = conn.execute(statements, values).one()
     else:
         new_incident, new_step, new_reporter = statements
         incident.id = conn.execute(new_incident, values).scalar_one()
         values["incident_id"] = incident.id
         step.id = conn.execute(new_step, values).scalar_one()
         reporter.id = conn.execute(new_reporter, values).scalar_one()
+        if queued:
+            conn.execute(QUEUE, outbox_rows(incident.id, step.id, step.at, queued))
     step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id

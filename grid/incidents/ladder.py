@@ -25,6 +25,7 @@ from geoalchemy2.shape import from_shape
 from shapely import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from grid.db import STORAGE_SRID, Database
@@ -34,7 +35,7 @@ from grid.incidents.calendar import WorkCalendar
 from grid.incidents.categories import LADDER_LEVELS, CategoryBook
 from grid.incidents.inserts import insert_report
 from grid.incidents.models import Attachment, Incident, IncidentReporter, IncidentStep, Summons
-from grid.incidents.notify import queue_for_step
+from grid.incidents.notify import messages, queue_for_step
 from grid.orm import utcnow
 from grid.spatial.locator import LocatorCache
 
@@ -189,19 +190,26 @@ class Ladder:
         contact: str = "",
         attachments: Sequence[int] = (),
         now: datetime | None = None,
+        placed: tuple[int, dict[Level, str | None]] | None = None,
     ) -> Incident:
         """Like ``report``, but returns the incident as written: a transient object (in no
         session) with its first step and reporter, enough to answer the reporter without
-        reading anything back. The API's hot path; ``grid.incidents.inserts`` writes it."""
+        reading anything back. The API's hot path; ``grid.incidents.inserts`` writes it.
+        ``placed`` = (version id, codes) when the point was already located in the active
+        version (``grid.spatial.places``); otherwise it is located here."""
         now = now or utcnow()
         if actor.role not in ROLE_RANK:
             raise Forbidden(f"角色 {actor.role} 不能上报事件 role {actor.role} cannot report")
         if source not in SOURCES:
             raise InvalidInput(f"未知来源 unknown source '{source}'; expected one of {SOURCES}")
         kind = self.categories.get(category)
-        locator = self.locators.get(session)
-        codes = locator.locate(lon, lat)
+        if placed is not None and placed[1].get(Level.grid) is not None:
+            version_id, codes = placed
+        else:
+            locator = self.locators.get(session)
+            version_id, codes = locator.version_id, locator.locate(lon, lat)
         if codes[Level.grid] is None:
+            locator = self.locators.get(session, version_id)
             try:
                 nearest = locator.nearest(Level.grid, lon, lat)
             except ValueError:  # far outside China: no metric zone to measure in
@@ -216,7 +224,7 @@ class Ladder:
         incident = Incident(
             category=kind.code, description=description, reporter=reporter or actor.name,
             source=source, geom=from_shape(Point(lon, lat), srid=STORAGE_SRID),
-            boundary_version=locator.version_id,
+            boundary_version=version_id,
             street_code=codes[Level.street], community_code=codes[Level.community],
             grid_code=codes[Level.grid], building_code=codes[Level.building],
             state="open", level=kind.start_level, created_by=actor.name,
@@ -232,11 +240,11 @@ class Ladder:
         )
         who = IncidentReporter(name=incident.reporter, contact=contact, source=source,
                                reported_at=now, rating=None, rated_at=None)
-        insert_report(session, incident, step, who)
-        # Assigned after the write: on a transient object this only fills the lists.
-        incident.steps, incident.summonses, incident.reporters = [step], [], [who]
+        insert_report(session, incident, step, who, messages(incident, step, kind))
+        # Filled as already loaded (no events): the incident is transient, its rows written.
+        for name, value in (("steps", [step]), ("summonses", []), ("reporters", [who])):
+            set_committed_value(incident, name, value)
         self._attach(session, incident, attachments)
-        queue_for_step(session, incident, step, kind)
         return incident
 
     def _attach(self, session: Session, incident: Incident, ids: Sequence[int]) -> None:

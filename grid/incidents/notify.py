@@ -49,23 +49,35 @@ def recipients(incident, step, category) -> list[tuple[str, str]]:
     return out
 
 
-_QUEUE = insert(Notification.__table__)
+QUEUE = insert(Notification.__table__)
+
+
+def messages(incident, step, category) -> list[tuple[str, str, str]]:
+    """(kind, recipient, text) per party due to act after ``step``; the message is
+    ``事件 <incident id>`` followed by the text (the id may not be known yet)."""
+    label = category.label("zh")
+    due = incident.due_at.isoformat(timespec="minutes") if incident.due_at else "-"
+    text = (f"「{label}」{step.action} → {step.to_state}/{step.to_level}，时限 due {due}。"
+            f"{step.reason}").rstrip()
+    return [(kind, recipient, text) for kind, recipient in recipients(incident, step, category)]
+
+
+def outbox_rows(incident_id: int, step_id: int, at: datetime,
+                queued: list[tuple[str, str, str]]) -> list[dict]:
+    """Outbox rows for ``messages``, keyed ``incident:step:kind:recipient``."""
+    return [{"key": f"{incident_id}:{step_id}:{kind}:{recipient}", "incident_id": incident_id,
+             "recipient_kind": kind, "recipient": recipient, "created_at": at,
+             "message": f"事件 {incident_id}{text}", "attempts": 0, "last_error": ""}
+            for kind, recipient, text in queued]
 
 
 def queue_for_step(session: Session, incident, step, category) -> None:
     """Queue one message per party due to act after ``step`` (inside the caller's
     transaction). One Core INSERT of every row, executed now, so a duplicate key fails the
     move itself, not a later commit."""
-    label = category.label("zh")
-    due = incident.due_at.isoformat(timespec="minutes") if incident.due_at else "-"
-    rows = [{"key": f"{incident.id}:{step.id}:{kind}:{recipient}", "incident_id": incident.id,
-             "recipient_kind": kind, "recipient": recipient, "created_at": step.at,
-             "message": f"事件 {incident.id}「{label}」{step.action} → {step.to_state}/"
-                        f"{step.to_level}，时限 due {due}。{step.reason}".strip(),
-             "attempts": 0, "last_error": ""}
-            for kind, recipient in recipients(incident, step, category)]
+    rows = outbox_rows(incident.id, step.id, step.at, messages(incident, step, category))
     if rows:
-        session.connection().execute(_QUEUE, rows)
+        session.connection().execute(QUEUE, rows)
 
 
 class Channel(Protocol):
