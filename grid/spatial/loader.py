@@ -17,6 +17,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyogrio
+import pyproj
 import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -140,10 +142,13 @@ def read_source(
     encoding: str | None = None,
     parent_field: str | None = None,
     fields_file: str | Path | None = None,
+    raw: bool = False,
 ) -> tuple[gpd.GeoDataFrame | pd.DataFrame, Source]:
     """Read a boundary file (shapefile as .shp, folder or .zip; GeoPackage layer; GeoJSON) — or,
     for resident groups, a CSV — into columns ``code``, ``name``, ``parent_code`` (when the file
-    has one), attributes and geometry in storage CRS, and say how it was read."""
+    has one), attributes and geometry in storage CRS, and say how it was read. With ``raw``
+    (not for resident groups), the geometries are left as read: the frame's geometry column
+    holds their WKB and a third value, the :class:`RawGeometry`, makes them."""
     path = Path(path)
     if not path.exists():
         raise LoadError(f"文件不存在 file not found: {path}")
@@ -156,15 +161,33 @@ def read_source(
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8")
         fields = guess_fields(list(frame.columns), level, how=how, **mapping)
         return _rename(frame, fields), Source("UTF-8", "", fields.describe())
+    frame, geometry_raw, source = _read_raw(path, level, mapping, how, crs, layer, encoding)
+    if raw:
+        return frame, source, geometry_raw
+    geometry = gpd.array.GeometryArray(geometry_raw.check_all(), crs=STORAGE_SRID)
+    return gpd.GeoDataFrame(frame.drop(columns="geometry"), geometry=geometry), source
+
+
+def _read_raw(path: Path, level: Level, mapping: dict, how: str, crs: str | None,
+              layer: str | None, encoding: str | None
+              ) -> tuple[pd.DataFrame, RawGeometry, Source]:
+    """The attributes of a boundary file, renamed, with its geometries still as read
+    (:class:`RawGeometry`): a load parses, checks and reprojects them chunk by chunk."""
     chosen = choose_encoding(path, encoding)
     try:
-        # Arrow: columns come over in bulk, about twice as fast for a city's buildings
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=chosen.encoding,
-                              use_arrow=True)
+        # Arrow: columns come over in bulk, about twice as fast for a city's buildings. The
+        # attributes and the geometry's WKB are read apart (each read is a few hundredths of
+        # a second); the WKB is parsed later, a chunk at a time, while the rows stream in.
+        frame = pyogrio.read_dataframe(path, layer=layer, encoding=chosen.encoding,
+                                       use_arrow=True, read_geometry=False)
+        meta, table = pyogrio.read_arrow(path, layer=layer, encoding=chosen.encoding,
+                                         columns=[])
+        wkb_column = table.column(meta["geometry_name"] or "wkb_geometry") \
+            if table.num_columns else None
         # Text columns as Python strings now: bytes that are not text in the chosen encoding
         # fail here, with a message, and not in the middle of the checks
         for column in frame.columns:
-            if column != "geometry" and not pd.api.types.is_numeric_dtype(frame[column]):
+            if not pd.api.types.is_numeric_dtype(frame[column]):
                 frame[column] = frame[column].to_numpy(dtype=object)
     except (UnicodeDecodeError, pa.ArrowException) as exc:
         raise LoadError(
@@ -173,17 +196,94 @@ def read_source(
         ) from exc
     except Exception as exc:  # GDAL's errors are many and untyped; report the reason
         raise LoadError(f"无法读取 cannot read {path.name}: {exc}") from exc
-    if frame.crs is None and crs is None:
+    if wkb_column is None:
+        blobs = np.full(len(frame), None, dtype=object)
+    else:
+        chunks = [(c.storage if isinstance(c, pa.ExtensionArray) else c)
+                  .to_numpy(zero_copy_only=False) for c in wkb_column.chunks]
+        blobs = np.empty(len(frame), dtype=object)
+        if chunks:
+            blobs[:] = np.concatenate(chunks)
+    file_crs = None if meta["crs"] is None else pyproj.CRS.from_user_input(meta["crs"])
+    if file_crs is None and crs is None:
         raise LoadError(f"{path.name} 没有坐标系 has no CRS (.prj): pass --crs, e.g. EPSG:4490 "
                         "or EPSG:4548")
     if crs is not None:
-        frame = frame.set_crs(crs, allow_override=True)
-    crs_used = f"{frame.crs.to_string()} ({'--crs' if crs else '.prj'})"
-    _check_coordinates(frame, path)
-    frame = frame.to_crs(epsg=STORAGE_SRID)
-    _check_in_china(frame, path, crs_used)
+        file_crs = pyproj.CRS.from_user_input(crs)
+    crs_used = f"{file_crs.to_string()} ({'--crs' if crs else '.prj'})"
+    frame["geometry"] = blobs
     fields = guess_fields(list(frame.columns), level, how=how, **mapping)
-    return _rename(frame, fields), Source(chosen.describe(), crs_used, fields.describe())
+    return (_rename(frame, fields), RawGeometry(blobs, file_crs, path, crs_used),
+            Source(chosen.describe(), crs_used, fields.describe()))
+
+
+class RawGeometry:
+    """A file's geometries as read (WKB in the file's CRS), turned into shapely geometries
+    in storage CRS chunk by chunk, so the first rows are written while the rest is parsed.
+
+    The file-wide checks of the coordinates (numbers that cannot be in the CRS the file
+    claims; a file outside China) are made on each chunk as it comes, and the one that needs
+    the whole file (metres that all look like degrees) at :meth:`finish`. Whenever a chunk
+    fails one, or the load stops for any other reason, :meth:`check_all` makes the checks on
+    the whole file, exactly as before anything was written: the error the file deserves is
+    the one raised (the load's transaction is rolled back in any case)."""
+
+    def __init__(self, blobs: np.ndarray, crs: pyproj.CRS, path: Path, crs_used: str) -> None:
+        self.blobs, self.crs, self.path, self.crs_used = blobs, crs, path, crs_used
+        self.full: np.ndarray | None = None  # once checked as a whole: every geometry
+        self.error: LoadError | None = None
+        self.low = np.array([np.inf, np.inf])
+        self.high = np.array([-np.inf, -np.inf])
+
+    def _parse(self, blobs: np.ndarray) -> gpd.array.GeometryArray:
+        try:
+            return gpd.array.from_wkb(blobs, crs=self.crs)
+        except Exception as exc:  # GEOS's reason, as a read error
+            raise LoadError(f"无法读取 cannot read {self.path.name}: {exc}") from exc
+
+    def check_all(self) -> np.ndarray:
+        """Every geometry in storage CRS, after the whole-file checks (which raise)."""
+        if self.error is not None:
+            raise self.error
+        if self.full is None:
+            try:
+                geoms = self._parse(self.blobs)
+                _check_coordinates(geoms, self.path)
+                geoms = geoms.to_crs(epsg=STORAGE_SRID)
+                _check_in_china(geoms, self.path, self.crs_used)
+            except LoadError as exc:
+                self.error = exc
+                raise
+            self.full = np.asarray(geoms, dtype=object)
+        return self.full
+
+    def chunk(self, part: slice) -> np.ndarray:
+        """The geometries of rows ``part`` in storage CRS (2-D), checked."""
+        if self.full is None:
+            geoms = self._parse(self.blobs[part])
+            bounds = shapely.total_bounds(np.asarray(geoms))
+            self.low = np.fmin(self.low, bounds[:2])
+            self.high = np.fmax(self.high, bounds[2:])
+            try:
+                _check_coordinates(geoms, self.path, whole=False)
+                geoms = geoms.to_crs(epsg=STORAGE_SRID)
+                _check_in_china(geoms, self.path, self.crs_used)
+                found = np.asarray(geoms, dtype=object)
+            except LoadError:
+                found = self.check_all()[part]  # raises, but for a chunk-only doubt
+        else:
+            found = self.full[part]
+        if shapely.has_z(found).any():
+            found = shapely.force_2d(found)
+        return found
+
+    def finish(self) -> None:
+        """The check that needs the whole file: a projected CRS whose numbers all look like
+        degrees."""
+        if self.full is None and self.crs.is_projected:
+            bounds = np.r_[self.low, self.high]
+            if np.isfinite(bounds).all() and np.abs(bounds).max() <= 360:
+                self.check_all()
 
 
 def read_units(path: str | Path, level: Level, **options: Any) -> pd.DataFrame:
@@ -191,30 +291,32 @@ def read_units(path: str | Path, level: Level, **options: Any) -> pd.DataFrame:
     return read_source(path, level, **options)[0]
 
 
-def _check_coordinates(frame: gpd.GeoDataFrame, path: Path) -> None:
+def _check_coordinates(geoms: gpd.array.GeometryArray, path: Path, whole: bool = True) -> None:
     """Refuse numbers that cannot be in the CRS the file claims (metres labelled as degrees and
-    the other way round): reprojecting them would put every unit somewhere absurd."""
-    bounds = shapely.total_bounds(frame.geometry.values)
+    the other way round): reprojecting them would put every unit somewhere absurd. Degrees
+    that all look like degrees can only be told from the ``whole`` file."""
+    crs = geoms.crs
+    bounds = shapely.total_bounds(np.asarray(geoms))
     if not np.isfinite(bounds).all():
         return  # no geometry at all: the validator reports the empties
     big = max(abs(bounds[0]), abs(bounds[2]), abs(bounds[1]), abs(bounds[3]))
-    if frame.crs.is_geographic and big > 180:
+    if crs.is_geographic and big > 180:
         raise LoadError(
             f"{path.name}: 坐标 {bounds[0]:.0f}, {bounds[1]:.0f} 不是经纬度 coordinates look like "
-            f"metres but the CRS {frame.crs.to_string()} is in degrees; pass the projected CRS, "
+            f"metres but the CRS {crs.to_string()} is in degrees; pass the projected CRS, "
             "e.g. --crs EPSG:4548"
         )
-    if frame.crs.is_projected and big <= 360:
+    if whole and crs.is_projected and big <= 360:
         raise LoadError(
             f"{path.name}: 坐标 {bounds[0]:.4f}, {bounds[1]:.4f} 像经纬度 coordinates look like "
-            f"degrees but the CRS {frame.crs.to_string()} is in metres; pass --crs EPSG:4490"
+            f"degrees but the CRS {crs.to_string()} is in metres; pass --crs EPSG:4490"
         )
 
 
-def _check_in_china(frame: gpd.GeoDataFrame, path: Path, crs_used: str) -> None:
-    bounds = shapely.total_bounds(frame.geometry.values)
+def _check_in_china(geoms: gpd.array.GeometryArray, path: Path, crs_used: str) -> None:
+    bounds = shapely.total_bounds(np.asarray(geoms))
     if not np.isfinite(bounds).all():
-        if shapely.is_empty(frame.geometry.values).all():
+        if shapely.is_empty(np.asarray(geoms)).all():
             return
         raise LoadError(f"{path.name}: 坐标无法转换 coordinates cannot be transformed from "
                         f"{crs_used}")
@@ -268,6 +370,7 @@ def apply_units(
     scheme: CodeScheme,
     report: LoadReport,
     options: ValidateOptions | None = None,
+    raw: RawGeometry | None = None,
 ) -> None:
     """Replace ``level`` in ``version`` by the units of ``frame``; unchanged units stay as they
     are (their rows carry over), changed ones get new rows, missing ones leave the version.
@@ -294,15 +397,18 @@ def apply_units(
                 f"版本 {version.id} 中没有上级层级 {parent_level} 的单元 version {version.id} "
                 f"has no {parent_level} units to place {level} units in: load {parent_level} "
                 "first")
-    geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
-    if shapely.has_z(geoms).any():
-        geoms = shapely.force_2d(geoms)
+    if raw is not None:
+        geoms = np.full(len(frame), None, dtype=object)
+    else:
+        geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
+        if shapely.has_z(geoms).any():
+            geoms = shapely.force_2d(geoms)
     existing = Existing(session, version.id, level)
     writer = UnitWriter(session, level, version.id).start()
     try:
         problems, ok, parents, match, same = _check_and_write(
             writer, existing, codes, names, attrs, geoms, parent_level is not None,
-            parent_codes, parent_geoms, options.repair)
+            parent_codes, parent_geoms, options.repair, raw)
         writer.close()
         problems += relational_problems(
             codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
@@ -320,8 +426,8 @@ def apply_units(
 def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
                      names: np.ndarray, attrs: np.ndarray, geoms: np.ndarray,
                      needs_parent: bool, parent_codes: list[str], parent_geoms: np.ndarray,
-                     repair: bool) -> tuple[list[Problem], np.ndarray, np.ndarray, np.ndarray,
-                                            np.ndarray]:
+                     repair: bool, raw: RawGeometry | None = None
+                     ) -> tuple[list[Problem], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Check the geometries and find the parents chunk by chunk, handing each chunk's new
     and changed rows to the writer at once (``geoms`` is repaired in place). After the first
     error nothing more is written: the load will not commit."""
@@ -332,6 +438,8 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
     same = np.zeros(len(codes), dtype=bool)
     for start in range(0, len(codes), CHUNK_ROWS):
         part = slice(start, start + CHUNK_ROWS)
+        if raw is not None:
+            geoms[part] = raw.chunk(part)
         geoms[part], ok[part], found = check_geometries(codes[part], geoms[part], repair)
         parents[part] = spatial_parents(geoms[part], ok[part], parent_codes, parent_geoms)
         problems += found
@@ -345,6 +453,8 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
         new = ~same[part]
         writer.add(codes[part][new], names[part][new], parents[part][new], attrs[part][new],
                    geoms[part][new])
+    if raw is not None:
+        raw.finish()
     return problems, ok, parents, match, same
 
 
@@ -406,8 +516,29 @@ def load_boundaries(
     ``intended_gaps`` is a polygon file of places meant to be outside every child (parks,
     rivers), so their gaps in the parent's coverage are not reported.
     """
-    frame, source = read_source(path, level, **read_options)
-    options = ValidateOptions(repair, tolerances, _read_gaps(intended_gaps))
+    frame, source, raw = _read_for_load(path, level, **read_options)
+    try:
+        return _load(db, path, level, frame, source, raw, commit, version_id, label,
+                     ValidateOptions(repair, tolerances, _read_gaps(intended_gaps)))
+    except Exception:
+        # the file's own faults (CRS, coordinates) come first, as when the whole file was
+        # checked before anything else: raised here if it has one
+        if raw is not None:
+            raw.check_all()
+        raise
+
+
+def _read_for_load(path: str | Path, level: Level, **read_options: Any
+                   ) -> tuple[pd.DataFrame, Source, RawGeometry | None]:
+    """:func:`read_source` with the geometries left as read, for :func:`apply_units`."""
+    if level == Level.resident_group:
+        return (*read_source(path, level, **read_options), None)
+    return read_source(path, level, raw=True, **read_options)
+
+
+def _load(db: Database, path: str | Path, level: Level, frame: pd.DataFrame, source: Source,
+          raw: RawGeometry | None, commit: bool, version_id: int | None, label: str | None,
+          options: ValidateOptions) -> LoadReport:
     scheme = CodeScheme(db.settings.code_widths)
     with db.write(commit=commit) as session:
         if version_id is None:
@@ -421,7 +552,7 @@ def load_boundaries(
                 )
         report = LoadReport(level.value, str(path), version.id, committed=commit,
                             encoding=source.encoding, crs=source.crs, fields=source.fields)
-        apply_units(session, frame, level, version, scheme, report, options)
+        apply_units(session, frame, level, version, scheme, report, options, raw)
         if not report.errors and (report.added or report.changed or report.removed):
             _reparent_children(session, level, version, report)
         if report.errors and commit:
