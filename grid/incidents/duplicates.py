@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Float, and_, bindparam, func, select
+from sqlalchemy import Float, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from grid.db import STORAGE_SRID
@@ -52,7 +52,9 @@ def _nearby(dialect: str):
         near = and_(x.between(box[0], box[2]), y.between(box[1], box[3]))
     return (select(t.c.id, t.c.created_at, x, y)
             .where(t.c.id != bindparam("id"), t.c.category == bindparam("category"),
-                   t.c.state.in_(ACTIVE), t.c.created_at >= bindparam("since"),
+                   # equalities, not IN: an IN list is re-rendered on every execution
+                   or_(*(t.c.state == state for state in ACTIVE)),
+                   t.c.created_at >= bindparam("since"),
                    t.c.street_code == bindparam("street"), near)
             .order_by(t.c.id))
 
