@@ -113,3 +113,76 @@ def test_rows_naming_a_missing_version_are_refused(empty):
         session.execute(delete(BoundaryVersion).where(BoundaryVersion.id == top))
     with empty.db.read() as session:
         assert session.scalar(select(func.max(BoundaryVersion.id))) == top
+
+
+def test_file_wkb_written_as_is_only_where_it_is_the_stored_geometry(empty, tmp_path,
+                                                                      monkeypatch):
+    """A file already in storage CRS has its WKB sent to the database as it is: Polygons,
+    MultiPolygons, a 3-D polygon (serialised again, as 2-D) and a repaired bow-tie (its
+    repair is stored, not the file's) all come back as the file's shapes."""
+    monkeypatch.setattr(loader, "CHUNK_ROWS", 7)
+    load_sample(empty, DATA, say=lambda _line: None)
+    grids = gpd.read_file(DATA / "grid.geojson").sort_values("code").reset_index(drop=True)
+    grids.loc[3, "geometry"] = shapely.MultiPolygon([grids.loc[3, "geometry"]])
+    grids.loc[4, "geometry"] = shapely.force_3d(grids.loc[4, "geometry"], z=7.0)
+    original = grids.loc[9, "geometry"]
+    ring = list(original.exterior.coords)
+    grids.loc[9, "geometry"] = shapely.Polygon(
+        [ring[0], original.representative_point().coords[0], *ring])
+    assert not grids.loc[9, "geometry"].is_valid
+    grids["floors"] = np.arange(len(grids), dtype="int64")  # every grid is written anew
+    path = tmp_path / "grids.gpkg"
+    grids.set_crs(4490, allow_override=True).to_file(path, driver="GPKG")
+    assert loader.read_source(path, Level.grid, raw=True)[2].stored_as_is
+    report = load_boundaries(empty.db, path, Level.grid, commit=True, repair=True)
+    assert report.errors == [] and len(report.changed) == 40, report.summary()
+    with empty.db.read() as session:
+        units = {u.code: u for u in store.units(session, report.version_id, Level.grid)}
+    for i, row in grids.iterrows():
+        shape = store.shape_of(units[row["code"]])
+        assert shape.geom_type == "MultiPolygon" and not shape.has_z and shape.is_valid
+        if i == 9:
+            assert abs(shape.area - original.area) < 1e-9
+        else:
+            want = shapely.force_2d(row["geometry"])
+            assert shape.equals_exact(want, 0) or shape.geoms[0].equals_exact(want, 0), i
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 25_000])
+def test_chunked_crs_checks_refuse_as_the_whole_file_check_does(empty, tmp_path, monkeypatch,
+                                                                chunk):
+    """A projected file checked a chunk at a time gets the outcome the whole file gets: a
+    file whose numbers are all degrees (every chunk alone could be metres near the origin),
+    one with degrees only in its last chunk (earlier chunks already streamed), one with
+    degrees only in its first, and a good one."""
+    monkeypatch.setattr(loader, "CHUNK_ROWS", chunk)
+    load_sample(empty, DATA, say=lambda _line: None)
+    grids = gpd.read_file(DATA / "grid.geojson").sort_values("code").reset_index(drop=True)
+    metres = grids.to_crs(4548)
+    degrees = grids.geometry.to_numpy()
+    cases = {
+        "all_degrees": degrees,
+        "last_degrees": np.r_[metres.geometry.to_numpy()[:-2], degrees[-2:]],
+        "first_degrees": np.r_[degrees[:2], metres.geometry.to_numpy()[2:]],
+        "good": metres.geometry.to_numpy(),
+    }
+    with empty.db.read() as session:
+        versions = [v.id for v in store.list_versions(session)]
+    for name, geoms in cases.items():
+        path = tmp_path / f"{name}.gpkg"
+        gpd.GeoDataFrame(grids.drop(columns="geometry"), geometry=list(geoms),
+                         crs=4548).to_file(path, driver="GPKG")
+        try:
+            loader.read_source(path, Level.grid)  # the whole file, checked before any row
+            whole = None
+        except LoadError as exc:
+            whole = str(exc)
+        if whole is None:
+            report = load_boundaries(empty.db, path, Level.grid)
+            assert name == "good" and report.errors == [], report.summary()
+            continue
+        with pytest.raises(LoadError) as caught:
+            load_boundaries(empty.db, path, Level.grid, commit=True)
+        assert str(caught.value) == whole, name
+        with empty.db.read() as session:
+            assert [v.id for v in store.list_versions(session)] == versions, name

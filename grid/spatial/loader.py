@@ -234,6 +234,9 @@ class RawGeometry:
         self.error: LoadError | None = None
         self.low = np.array([np.inf, np.inf])
         self.high = np.array([-np.inf, -np.inf])
+        # already in storage CRS: the geometries are not reprojected, so the file's own WKB
+        # is what they are, and can be written as it is (see :meth:`blobs_of`)
+        self.stored_as_is = crs.is_exact_same(pyproj.CRS.from_epsg(STORAGE_SRID))
 
     def _parse(self, blobs: np.ndarray) -> gpd.array.GeometryArray:
         try:
@@ -276,6 +279,11 @@ class RawGeometry:
         if shapely.has_z(found).any():
             found = shapely.force_2d(found)
         return found
+
+    def blobs_of(self, part: slice) -> np.ndarray | None:
+        """The file's WKB of rows ``part`` when it is exactly the geometries :meth:`chunk`
+        gives (no reprojection), else None."""
+        return self.blobs[part] if self.stored_as_is else None
 
     def finish(self) -> None:
         """The check that needs the whole file: a projected CRS whose numbers all look like
@@ -438,9 +446,15 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
     same = np.zeros(len(codes), dtype=bool)
     for start in range(0, len(codes), CHUNK_ROWS):
         part = slice(start, start + CHUNK_ROWS)
+        blobs = None
         if raw is not None:
             geoms[part] = raw.chunk(part)
-        geoms[part], ok[part], found = check_geometries(codes[part], geoms[part], repair)
+            blobs = raw.blobs_of(part)
+        read = geoms[part]
+        checked, ok[part], found = check_geometries(codes[part], read, repair)
+        if checked is not read and blobs is not None:  # repaired: the file's WKB is not it
+            blobs = np.where(_is_not(checked, read).astype(bool), None, blobs)
+        geoms[part] = checked
         parents[part] = spatial_parents(geoms[part], ok[part], parent_codes, parent_geoms)
         problems += found
         if any(p.severity == ERROR for p in found) or (
@@ -452,10 +466,14 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
                                                    attrs[part], geoms[part])
         new = ~same[part]
         writer.add(codes[part][new], names[part][new], parents[part][new], attrs[part][new],
-                   geoms[part][new])
+                   geoms[part][new], None if blobs is None else blobs[new])
     if raw is not None:
         raw.finish()
     return problems, ok, parents, match, same
+
+
+#: Whether two objects are not the same object, element by element.
+_is_not = np.frompyfunc(lambda a, b: a is not b, 2, 1)
 
 
 def _settle(report: LoadReport, plan: Plan) -> None:

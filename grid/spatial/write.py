@@ -261,14 +261,17 @@ class UnitWriter:
         return self
 
     def add(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
-            attrs: np.ndarray, geoms: np.ndarray | None) -> None:
+            attrs: np.ndarray, geoms: np.ndarray | None, blobs: np.ndarray | None = None
+            ) -> None:
         """Rows to insert. On PostGIS their COPY text is made here, in the calling thread
         (the writer thread only sends it, never competing for the GIL); the server turns
-        them into rows and index entries while the caller goes on."""
+        them into rows and index entries while the caller goes on. ``blobs``, where given
+        (not None), is each geometry's WKB as read from the file, exactly that geometry in
+        storage CRS: a 2-D polygon's is sent as it is rather than serialised again."""
         if not len(codes) or self.closed:
             return
         if self.postgis:
-            self.queue.put(self._lines(codes, names, parents, attrs, geoms))
+            self.queue.put(self._lines(codes, names, parents, attrs, geoms, blobs))
         else:
             self.parts.append((codes, names, parents, attrs, geoms))
 
@@ -310,7 +313,8 @@ class UnitWriter:
             self.error = exc
 
     def _lines(self, codes: np.ndarray, names: np.ndarray, parents: np.ndarray,
-               attrs: np.ndarray, geoms: np.ndarray | None) -> bytes:
+               attrs: np.ndarray, geoms: np.ndarray | None,
+               blobs: np.ndarray | None = None) -> bytes:
         """COPY text rows, built as bytes column by column (C-level maps and joins, no
         Python code per row). Geometries go as ``SRID=4490;`` and hex WKB, which PostGIS
         reads as EWKB; a Polygon is sent as a one-part MultiPolygon by writing the
@@ -319,7 +323,7 @@ class UnitWriter:
             shapes = repeat(rb"\N")
         else:
             kind = shapely.get_type_id(geoms)
-            hexes = map(binascii.hexlify, shapely.to_wkb(geoms[kind >= 0], byte_order=1))
+            hexes = map(binascii.hexlify, _wkb(geoms, kind, blobs)[kind >= 0])
             srid = f"SRID={STORAGE_SRID};".encode()
             heads = np.where(kind[kind >= 0] == 3, srid + b"010600000001000000", srid)
             shapes = list(map(bytes.__add__, heads.astype(object), hexes))
@@ -346,6 +350,25 @@ class UnitWriter:
                                          repeat(None) if geoms is None else multipolygons(geoms),
                                          strict=False)]
         self.session.execute(insert(Unit), rows)
+
+
+#: WKB headers of a little-endian 2-D Polygon and MultiPolygon: such file WKB is sent as is.
+_PLAIN_HEADS = frozenset((b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"))
+
+
+def _wkb(geoms: np.ndarray, kind: np.ndarray, blobs: np.ndarray | None) -> np.ndarray:
+    """Little-endian WKB of each geometry (None where missing): the file's own where
+    ``blobs`` has it and it is a plain 2-D Polygon or MultiPolygon, else from shapely."""
+    out = np.full(len(geoms), None, dtype=object)
+    todo = kind >= 0
+    if blobs is not None:
+        plain = np.fromiter((isinstance(b, bytes) and b[:5] in _PLAIN_HEADS for b in blobs),
+                            dtype=bool, count=len(blobs)) & todo
+        out[plain] = blobs[plain]
+        todo &= ~plain
+    if todo.any():
+        out[todo] = shapely.to_wkb(geoms[todo], byte_order=1)
+    return out
 
 
 def _escape(values: np.ndarray) -> list[bytes]:
