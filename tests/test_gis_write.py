@@ -186,3 +186,16 @@ def test_chunked_crs_checks_refuse_as_the_whole_file_check_does(empty, tmp_path,
         assert str(caught.value) == whole, name
         with empty.db.read() as session:
             assert [v.id for v in store.list_versions(session)] == versions, name
+
+
+def test_garbled_name_prefilter_covers_every_mojibake_pattern():
+    """The garbled-name check scans all names for a character a MOJIBAKE match can begin
+    with before running MOJIBAKE itself: every branch of it must begin with one."""
+    from grid.spatial import validate
+    from grid.spatial.encoding import MOJIBAKE
+
+    samples = ["锟斤拷", "烫烫", "屯屯", "\ufffd", "Ã©", "ÿ\u0080"]
+    for sample in samples:
+        match = MOJIBAKE.search(f"名{sample}称")
+        assert match and validate._MOJIBAKE_FIRST.match(match.group())
+    assert len(MOJIBAKE.pattern.split("|")) == 5  # a new branch needs a sample above

@@ -9,9 +9,11 @@ Errors block a commit; warnings do not.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from typing import Any
 
 import geopandas as gpd
@@ -153,6 +155,21 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
     return problems
 
 
+#: A character each MOJIBAKE match begins with.
+_MOJIBAKE_FIRST = re.compile("[锟烫屯\ufffd\u00c0-\u00ff]")
+
+
+def _pieces_with(pattern: re.Pattern, joined: str, pieces: list[str]) -> np.ndarray:
+    """Which of ``pieces`` (``joined`` is them joined by NUL) ``pattern`` finds something
+    in; the pattern must not match a NUL."""
+    found = np.zeros(len(pieces), dtype=bool)
+    starts = [m.start() for m in pattern.finditer(joined)]
+    if starts:
+        ends = np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1)
+        found[np.searchsorted(ends, starts, side="right")] = True
+    return found
+
+
 def _garbled_rows(names: pd.Series) -> np.ndarray:
     """Rows whose name :func:`looks_garbled`, asking it only about likely suspects.
 
@@ -165,18 +182,23 @@ def _garbled_rows(names: pd.Series) -> np.ndarray:
     suspects = [s for s in distinct if s and not s.isascii() and "\x00" not in s]
     if not suspects:
         return np.empty(0, dtype=np.int64)
+    joined = "\x00".join(suspects)
+    # MOJIBAKE matches no NUL, so no match spans two names: one pass over the joined text
+    # (none at all without a character a match can begin with) finds the names with one
+    ask = np.zeros(len(suspects), dtype=bool)
+    if _MOJIBAKE_FIRST.search(joined):
+        ask |= _pieces_with(MOJIBAKE, joined, suspects)
     try:
-        again = "\x00".join(suspects).encode("gb18030").decode("utf-8", errors="replace")
-        pieces = pd.Series(again.split("\x00"), dtype=object)
+        again = joined.encode("gb18030").decode("utf-8", errors="replace").split("\x00")
     except UnicodeEncodeError:  # a lone surrogate: fall back to asking about every name
-        pieces = pd.Series([""] * len(suspects), dtype=object)
-    if len(pieces) != len(suspects):
-        pieces = pd.Series([""] * len(suspects), dtype=object)
-    frame = pd.Series(suspects, dtype=object)
-    clean = ~pieces.str.rstrip("\ufffd").str.contains("\ufffd", regex=False)
-    tell_tale = frame.str.contains(MOJIBAKE)
-    ask = frame[(clean | tell_tale).to_numpy(dtype=bool)]
-    bad = [s for s in ask if looks_garbled(s)]
+        again = []
+    if len(again) != len(suspects):
+        ask[:] = True
+    else:  # clean: no U+FFFD but at the very end
+        trimmed = map(str.rstrip, again, repeat("\ufffd"))
+        ask |= ~np.fromiter(map(operator.contains, trimmed, repeat("\ufffd")), dtype=bool,
+                            count=len(again))
+    bad = [s for s, a in zip(suspects, ask, strict=True) if a and looks_garbled(s)]
     return np.flatnonzero(names.isin(bad).to_numpy()) if bad else np.empty(0, dtype=np.int64)
 
 
@@ -275,8 +297,8 @@ def prefix_problems(codes: Sequence[str], parents: np.ndarray, level: Level,
     """Warnings for codes that do not begin with their parent's code (the scheme nests
     codes; the parent found is kept, the code may be a typo)."""
     has = np.flatnonzero(pd.notna(parents))
-    off = np.fromiter((codes[i].startswith(parents[i]) for i in has), dtype=bool,
-                      count=len(has))
+    off = np.fromiter(map(str.startswith, np.asarray(codes, dtype=object)[has], parents[has]),
+                      dtype=bool, count=len(has))
     return [Problem("code_prefix", WARNING, [codes[i], parents[i]],
                     scheme.problem(codes[i], level, parents[i]) or "", None, _point(geoms[i]))
             for i in has[~off]]

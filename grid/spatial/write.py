@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import operator
 import queue
 import threading
 from collections.abc import Sequence
@@ -354,6 +355,7 @@ class UnitWriter:
 
 #: WKB headers of a little-endian 2-D Polygon and MultiPolygon: such file WKB is sent as is.
 _PLAIN_HEADS = frozenset((b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"))
+_HEAD = operator.itemgetter(slice(0, 5))
 
 
 def _wkb(geoms: np.ndarray, kind: np.ndarray, blobs: np.ndarray | None) -> np.ndarray:
@@ -362,10 +364,12 @@ def _wkb(geoms: np.ndarray, kind: np.ndarray, blobs: np.ndarray | None) -> np.nd
     out = np.full(len(geoms), None, dtype=object)
     todo = kind >= 0
     if blobs is not None:
-        plain = np.fromiter((isinstance(b, bytes) and b[:5] in _PLAIN_HEADS for b in blobs),
-                            dtype=bool, count=len(blobs)) & todo
+        rows = np.flatnonzero(todo & np.not_equal(blobs, None))  # None: serialise again
+        heads = map(_HEAD, blobs[rows])
+        plain = rows[np.fromiter(map(_PLAIN_HEADS.__contains__, heads), dtype=bool,
+                                 count=len(rows))]
         out[plain] = blobs[plain]
-        todo &= ~plain
+        todo[plain] = False
     if todo.any():
         out[todo] = shapely.to_wkb(geoms[todo], byte_order=1)
     return out
