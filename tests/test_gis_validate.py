@@ -163,3 +163,62 @@ def test_cli_report_json_table_and_offline_map(empty, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # the readable table, unwrapped
     shown = runner.invoke(app, ["load", str(path), "--level", "grid"])
     assert "sibling_overlap" in shown.output and plant["orphan"] in shown.output
+
+
+def test_parents_and_inside_equal_point_on_surface_and_covered_by():
+    """The bounding-box shortcut gives the same parent as point_on_surface (lowest code on
+    shared edges) and marks as inside exactly children that covered_by would: awkward
+    shapes (sharing the parent's edge, a vertex outside, an edge leaving between inside
+    vertices of a concave parent, on the line between two parents, outside all, overlapping
+    parents) and random boxes."""
+    import numpy as np
+    import shapely
+    from shapely.geometry import box
+
+    from grid.spatial.validate import parents_and_inside
+
+    concave = Polygon([(0, 0), (10, 0), (10, 10), (6, 10), (6, 4), (4, 4), (4, 10), (0, 10)])
+    parent_geoms = np.array([concave, box(10, 0, 20, 10), box(0, 10, 20, 20),
+                             box(15, 15, 25, 25), box(30, 30, 31, 31)], dtype=object)
+    parent_codes = ["a", "b", "c", "d", "e"]
+    children = [
+        box(1, 1, 2, 2),  # inside, box meets one parent
+        box(8, 0, 10, 2),  # shares the parent's edges (touches b's box)
+        box(1, 0, 3, 1),  # shares one edge, one box
+        box(9, 1, 11, 2),  # across a and b
+        box(3, 5, 7, 6),  # vertices inside the concave parent, edges leave it
+        box(4.5, 5, 5.5, 6),  # in the notch: no parent covers it
+        box(1, -1, 2, 1),  # a vertex outside
+        box(16, 16, 17, 17),  # in two overlapping parents: lowest code
+        box(40, 40, 41, 41),  # outside all
+        box(10, 10, 11, 11),  # corner of three parents
+        Polygon([(11, 11), (14, 11), (11, 14)]),  # triangle in c only
+    ]
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-2, 26, 300), rng.uniform(-2, 26, 300)
+    w = rng.choice([0.5, 1.0, 2.0, 4.0], 300)
+    children += list(shapely.box(x, y, x + w, y + w))
+    geoms = np.array(children, dtype=object)
+    ok = np.ones(len(geoms), dtype=bool)
+    ok[-1] = False  # not checked: no parent
+    found, inside = parents_and_inside(geoms, ok, parent_codes, parent_geoms)
+
+    tree = shapely.STRtree(parent_geoms)
+    expected = np.full(len(geoms), None, dtype=object)
+    for i in np.flatnonzero(ok):
+        hits = tree.query(shapely.point_on_surface(geoms[i]), predicate="covered_by")
+        if len(hits):
+            expected[i] = parent_codes[min(hits)]
+    assert list(found) == list(expected)
+    assert found[4] is None and found[5] is None and found[8] is None
+    assert found[3] == "a" and found[7] == "c" and found[-1] is None
+    has = np.flatnonzero(np.not_equal(expected, None))
+    codes = np.asarray(parent_codes, dtype=object)
+    covers = {i: bool(shapely.covered_by(
+        geoms[i], parent_geoms[np.flatnonzero(codes == expected[i])[0]])) for i in has}
+    assert not inside[[i for i in range(len(geoms)) if i not in covers]].any()
+    # inside only where covered_by holds; the rest are left to the exact check
+    assert all(covers[i] for i in np.flatnonzero(inside))
+    assert inside[0] and inside[2] and not inside[6]
+    assert found[1] == "a" and not inside[1]  # b's box touches it: left to covered_by
+    assert inside.sum() > 50

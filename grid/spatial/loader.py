@@ -38,6 +38,7 @@ from grid.spatial.validate import (
     Tolerances,
     attribute_problems,
     check_geometries,
+    parents_and_inside,
     prefix_problems,
     relational_problems,
     spatial_parents,
@@ -414,14 +415,14 @@ def apply_units(
     existing = Existing(session, version.id, level)
     writer = UnitWriter(session, level, version.id).start()
     try:
-        problems, ok, parents, match, same = _check_and_write(
+        problems, ok, parents, inside, match, same = _check_and_write(
             writer, existing, codes, names, attrs, geoms, parent_level is not None,
             parent_codes, parent_geoms, options.repair, raw)
         writer.close()
         problems += relational_problems(
             codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
             _attr_parents(frame), tolerances=options.tolerances,
-            intended_gaps=options.intended_gaps)
+            intended_gaps=options.intended_gaps, inside=inside)
     except BaseException:
         writer.finish(errors=True)  # the session's connection is the writer's until then
         raise
@@ -435,13 +436,15 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
                      names: np.ndarray, attrs: np.ndarray, geoms: np.ndarray,
                      needs_parent: bool, parent_codes: list[str], parent_geoms: np.ndarray,
                      repair: bool, raw: RawGeometry | None = None
-                     ) -> tuple[list[Problem], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[list[Problem], np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                np.ndarray]:
     """Check the geometries and find the parents chunk by chunk, handing each chunk's new
     and changed rows to the writer at once (``geoms`` is repaired in place). After the first
     error nothing more is written: the load will not commit."""
     problems: list[Problem] = []
     ok = np.zeros(len(codes), dtype=bool)
     parents = np.full(len(codes), None, dtype=object)
+    inside = np.zeros(len(codes), dtype=bool)
     match = np.full(len(codes), -1, dtype=np.int64)
     same = np.zeros(len(codes), dtype=bool)
     for start in range(0, len(codes), CHUNK_ROWS):
@@ -455,7 +458,8 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
         if checked is not read and blobs is not None:  # repaired: the file's WKB is not it
             blobs = np.where(_is_not(checked, read).astype(bool), None, blobs)
         geoms[part] = checked
-        parents[part] = spatial_parents(geoms[part], ok[part], parent_codes, parent_geoms)
+        parents[part], inside[part] = parents_and_inside(geoms[part], ok[part], parent_codes,
+                                                         parent_geoms)
         problems += found
         if any(p.severity == ERROR for p in found) or (
                 needs_parent and pd.isna(parents[part][ok[part]]).any()):
@@ -469,7 +473,7 @@ def _check_and_write(writer: UnitWriter, existing: Existing, codes: np.ndarray,
                    geoms[part][new], None if blobs is None else blobs[new])
     if raw is not None:
         raw.finish()
-    return problems, ok, parents, match, same
+    return problems, ok, parents, inside, match, same
 
 
 #: Whether two objects are not the same object, element by element.

@@ -279,17 +279,44 @@ def spatial_parents(geoms: np.ndarray, ok: np.ndarray, parent_codes: Sequence[st
     """Parent code of each child (None where no parent covers it) by point_on_surface; the
     lowest code wins on shared edges (the same rule as locate). ``parent_codes`` must be
     sorted."""
+    return parents_and_inside(geoms, ok, parent_codes, parent_geoms)[0]
+
+
+def parents_and_inside(geoms: np.ndarray, ok: np.ndarray, parent_codes: Sequence[str],
+                       parent_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`spatial_parents`, and whether each child is known to be covered by the parent
+    found (False: not known, to be checked).
+
+    A child whose bounding box meets only one parent's bounding box and which that parent
+    covers has it as its parent: its point_on_surface lies in the child, so in that parent and
+    in no other (no other parent's box reaches the child). Only the other children need a
+    point_on_surface; the covered_by done here is also the spill-over check's."""
     found = np.full(len(geoms), None, dtype=object)
+    inside = np.zeros(len(geoms), dtype=bool)
     index = np.flatnonzero(ok)
     if not len(parent_geoms) or not len(index):
-        return found
+        return found, inside
+    codes = np.asarray(parent_codes, dtype=object)
+    shapely.prepare(parent_geoms)
     tree = shapely.STRtree(parent_geoms)
-    child, parent = tree.query(shapely.point_on_surface(geoms[index]), predicate="covered_by")
-    order = np.lexsort((parent, child))  # per child, its parents in code order
-    child, parent = child[order], parent[order]
-    first = np.r_[True, child[1:] != child[:-1]] if len(child) else np.empty(0, dtype=bool)
-    found[index[child[first]]] = np.asarray(parent_codes, dtype=object)[parent[first]]
-    return found
+    child, parent = tree.query(geoms[index])  # bounding boxes only
+    count = np.bincount(child, minlength=len(index))
+    alone = count[child] == 1
+    one, its = child[alone], parent[alone]
+    covered = shapely.covered_by(geoms[index[one]], parent_geoms[its])
+    found[index[one[covered]]] = codes[its[covered]]
+    inside[index[one[covered]]] = True
+    rest = np.ones(len(index), dtype=bool)
+    rest[one[covered]] = False
+    rest &= count > 0  # no box met: no parent can cover any point of the child
+    rest = index[rest]
+    if len(rest):
+        child, parent = tree.query(shapely.point_on_surface(geoms[rest]), predicate="covered_by")
+        order = np.lexsort((parent, child))  # per child, its parents in code order
+        child, parent = child[order], parent[order]
+        first = np.r_[True, child[1:] != child[:-1]] if len(child) else np.empty(0, dtype=bool)
+        found[rest[child[first]]] = codes[parent[first]]
+    return found, inside
 
 
 def prefix_problems(codes: Sequence[str], parents: np.ndarray, level: Level,
@@ -305,14 +332,14 @@ def prefix_problems(codes: Sequence[str], parents: np.ndarray, level: Level,
 
 
 def _parent_checks(codes, geoms, ok, parents, attr_parents, parent_codes, parent_geoms,
-                   level, scheme, metric, tolerance, sliver) -> list[Problem]:
+                   level, scheme, metric, tolerance, sliver, inside=None) -> list[Problem]:
     problems = []
     has = ok & pd.notna(parents)
     for i in np.flatnonzero(ok & ~has):
         problems.append(Problem("no_parent", ERROR, [codes[i]],
                                 f"{codes[i]}: 找不到上级 no parent unit contains it", None,
                                 _points(geoms[[i]])[0]))
-    children = np.flatnonzero(has)
+    children = np.flatnonzero(has if inside is None else has & ~inside)
     if len(children):
         which = pd.Index(parent_codes).get_indexer(parents[children])
         shapely.prepare(parent_geoms)
@@ -384,10 +411,12 @@ def relational_problems(
     *,
     tolerances: Tolerances | None = None,
     intended_gaps: Iterable = (),
+    inside: np.ndarray | None = None,
 ) -> list[Problem]:
     """Every check past the geometries themselves: codes and names, sibling overlaps, units
     with no parent or spilling out of it, attribute parents that disagree with the spatial
-    one, and gaps in each parent's coverage."""
+    one, and gaps in each parent's coverage. ``inside`` (from :func:`parents_and_inside`)
+    marks children already known to be covered by their parent."""
     tol = tolerances or Tolerances()
     problems = attribute_problems(codes, names, level, scheme, geoms)
     if not ok.any():
@@ -400,7 +429,7 @@ def relational_problems(
     if len(parent_geoms):
         problems += _parent_checks(codes, geoms, ok, parents, attr_parents, parent_codes,
                                    parent_geoms, level, scheme, metric, tol.outside_m2,
-                                   tol.sliver_m)
+                                   tol.sliver_m, inside)
         if level in TILING_LEVELS:
             intended = list(intended_gaps)
             intended_union = shapely.union_all(np.asarray(intended, dtype=object)) \
@@ -435,10 +464,11 @@ def validate_units(
     geoms = np.asarray(list(geoms), dtype=object)
     parent_geoms = np.asarray(list(parent_geoms), dtype=object)
     geoms, ok, problems = check_geometries(codes, geoms, repair)
-    parents = spatial_parents(geoms, ok, parent_codes, parent_geoms)
+    parents, inside = parents_and_inside(geoms, ok, parent_codes, parent_geoms)
     problems = relational_problems(
         codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
-        attr_parents, tolerances=tolerances, intended_gaps=intended_gaps) + problems
+        attr_parents, tolerances=tolerances, intended_gaps=intended_gaps,
+        inside=inside) + problems
     return Validation(geoms, list(parents), problems)
 
 
