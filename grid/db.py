@@ -80,6 +80,8 @@ class Database:
         # pooled connection nor SQLite's write lock meanwhile.
         self._write_sessions = sessionmaker(self.engine.execution_options(write=True),
                                             expire_on_commit=False)
+        self._autocommit_sessions = None if settings.is_spatialite else sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
 
     @property
     def is_spatialite(self) -> bool:
@@ -109,6 +111,19 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Session]:
+        """A session for work whose only write is one statement (PostgreSQL: atomic by
+        itself): it runs in autocommit, sparing the BEGIN and COMMIT round trips. Anything
+        needing two writes to commit together must use ``write``. SpatiaLite, in process,
+        has no round trips to spare and gets an ordinary ``write`` session."""
+        if self._autocommit_sessions is None:
+            with self.write() as session:
+                yield session
+            return
+        with self._autocommit_sessions() as session:
+            yield session
 
     def dispose(self) -> None:
         """Close every pooled connection."""

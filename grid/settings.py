@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     #: backend start (SQLAlchemy's default of 5 did, under 16 concurrent POSTs).
     db_pool_size: int = Field(default=20, gt=0)
     db_max_overflow: int = Field(default=10, ge=0)
+    #: Incident reports computed at once per server process (POST /incidents); the others
+    #: wait their turn without holding a thread. The work is CPU-bound Python, so about the
+    #: number of cores per process, plus one for the time spent waiting on the database.
+    report_concurrency: int = Field(default=3, gt=0)
     #: Seconds an authenticated token is remembered per server process (0: look up every
     #: call). A rotated token or deactivated user keeps working at most this long.
     token_cache_seconds: float = Field(default=10.0, ge=0)
