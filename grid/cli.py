@@ -52,14 +52,23 @@ def migrate() -> None:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (about one per core); "
+                                                    "each reads the GRID_ settings")] = 1,
+) -> None:
     """Run the API and map server."""
     import uvicorn
 
     from grid.api.app import create_app
 
     _services()
-    uvicorn.run(create_app(Settings()), host=host, port=port)
+    if workers == 1:
+        uvicorn.run(create_app(Settings()), host=host, port=port)
+    else:  # each worker process builds its own app (and pools) from the environment
+        uvicorn.run("grid.api.app:create_app", factory=True, host=host, port=port,
+                    workers=workers)
 
 
 @app.command()
