@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
 from grid.api.app import create_app
+from grid.api.schemas import IncidentDetail, OwnerChainPublic
 from grid.hierarchy import store
+from grid.hierarchy.chain import owner_chain
 from grid.hierarchy.levels import Level
 from grid.incidents.inserts import INCIDENTS, REPORTERS, STEPS, insert_columns, insert_report
 from grid.incidents.models import Incident, IncidentReporter, IncidentStep, Notification
@@ -217,3 +219,36 @@ def test_report_insert_writes_every_queued_message(demo):
                 (row["key"], row["recipient_kind"], row["recipient"], row["message"])
                 for row in outbox_rows(copy.id, copy_step.id, copy_step.at, messages_given)]
             assert copy.id != incident.id and copy_reporter.original_incident_id == copy.id
+
+
+def test_report_placed_from_memory_answers_what_the_database_says(demo, client, tokens):
+    """POST /incidents places the point with the place directory once it is ready; the
+    answer (owners, codes, version) must be what the database path gives, and the case must
+    be stored as answered."""
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        building = store.units(session, version, Level.building)[3]
+        point = store.shape_of(building).representative_point()
+    body = {"lon": point.x, "lat": point.y, "category": "Z001", "source": "patrol"}
+    client.post("/api/v1/incidents", json=body, headers=auth(tokens["admin"]))
+    for _ in range(100):  # the directory is built in the background after first use
+        if _places_ready(client):
+            break
+        time.sleep(0.05)
+    assert _places_ready(client)
+    answer = client.post("/api/v1/incidents", json=body, headers=auth(tokens["admin"]))
+    assert answer.status_code == 201, answer.text
+    shaped = IncidentDetail.model_validate(answer.json())
+    with demo.db.read() as session:
+        stored = session.get(Incident, shaped.id)
+        codes = {Level.street: stored.street_code, Level.community: stored.community_code,
+                 Level.grid: stored.grid_code, Level.building: stored.building_code}
+        expected = owner_chain(session, stored.boundary_version, codes)
+    assert stored.building_code == building.code and stored.boundary_version == version
+    assert shaped.owners.model_dump() == OwnerChainPublic.model_validate(expected).model_dump()
+    assert shaped.owners.resident_groups and shaped.owners.grid_workers
+    assert [s.id for s in shaped.steps] == [s.id for s in stored.steps]
+
+
+def _places_ready(client) -> bool:
+    return client.app.state.services.places.ready
