@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-import time
 from datetime import datetime
 from enum import StrEnum
 
+from cachetools import TTLCache
 from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -106,26 +106,22 @@ class TokenCache:
 
     def __init__(self, ttl: float, max_size: int = 10_000) -> None:
         self.ttl = ttl
-        self.max_size = max_size
-        self._users: dict[str, tuple[float, User]] = {}
-        self._lock = threading.Lock()
+        self._users: TTLCache[str, User] | None = (
+            TTLCache(maxsize=max_size, ttl=ttl) if ttl > 0 else None)
+        self._lock = threading.Lock()  # TTLCache is not thread-safe
 
     def get(self, token: str) -> User | None:
         """The cached user holding ``token``, while fresh."""
-        found = self._users.get(_hash(token)) if self.ttl > 0 else None
-        if found is None or found[0] < time.monotonic():
+        if self._users is None:
             return None
-        return found[1]
+        with self._lock:
+            return self._users.get(_hash(token))
 
     def put(self, token: str, user: User) -> None:
         """Remember ``user`` (detached from its session) as the holder of ``token``."""
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            if len(self._users) >= self.max_size:  # drop the oldest entries (insertion order)
-                for key in list(self._users)[: self.max_size // 10 + 1]:
-                    del self._users[key]
-            self._users[_hash(token)] = (time.monotonic() + self.ttl, user)
+        if self._users is not None:
+            with self._lock:
+                self._users[_hash(token)] = user
 
 
 def rotate_token(session: Session, name: str) -> str:

@@ -154,27 +154,11 @@ class Ladder:
 
     # -- reporting ------------------------------------------------------------------------
 
-    def report(
-        self,
-        session: Session,
-        actor: Actor,
-        *,
-        lon: float,
-        lat: float,
-        category: str,
-        description: str = "",
-        reporter: str = "",
-        source: str = "patrol",
-        contact: str = "",
-        attachments: Sequence[int] = (),
-        now: datetime | None = None,
-    ) -> Incident:
+    def report(self, session: Session, actor: Actor, **fields) -> Incident:
         """网格发现: record a problem at a place; locate decides its owners and start level.
-        Returns the incident as loaded in ``session`` (see ``file`` for the fast path)."""
-        filed = self.file(session, actor, lon=lon, lat=lat, category=category,
-                          description=description, reporter=reporter, source=source,
-                          contact=contact, attachments=attachments, now=now)
-        return session.get(Incident, filed.id)
+        Takes ``file``'s keyword arguments; returns the incident as loaded in ``session``
+        (``file`` is the fast path that reads nothing back)."""
+        return session.get(Incident, self.file(session, actor, **fields).id)
 
     def file(
         self,
