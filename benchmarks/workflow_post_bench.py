@@ -6,6 +6,7 @@ every row written during the run (it also holds requests still in flight when wr
     python benchmarks/workflow_post_bench.py [--duration 10] [--warmup 3] [--connections 16]
         [--workers 2]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--only postgis]
+        [--db-prefix grid_bench_]
 
 Each backend gets a throwaway database with the sample street; points are random buildings'
 representative points, so every request locates, finds its owners and writes an incident, its
@@ -90,10 +91,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _database(backend: str, admin_url: str, tmp: str) -> tuple[str, str | None]:
+def _database(backend: str, admin_url: str, tmp: str,
+              prefix: str = "grid_bench_") -> tuple[str, str | None]:
     if backend == "spatialite":
         return f"sqlite:///{tmp}/bench.db", None
-    name = f"grid_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
@@ -119,7 +121,7 @@ def _count(svc: Services) -> int:
 
 def run(backend: str, args, tmp: str) -> dict:
     """One backend: serve, load with wrk, count."""
-    url, pg_name = _database(backend, args.admin_url, tmp)
+    url, pg_name = _database(backend, args.admin_url, tmp, args.db_prefix)
     try:
         return _run(url, backend, args, tmp)
     finally:
@@ -207,6 +209,8 @@ def main() -> None:
     parser.add_argument("--admin-url", default=os.environ.get(
         "GRID_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--only", choices=("postgis", "spatialite"))
+    parser.add_argument("--db-prefix", default="grid_bench_",
+                        help="name prefix of the throwaway PostGIS database")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (scripts/setup.sh --test installs it)")

@@ -7,6 +7,7 @@ SpatiaLite goes through the ``sqlean.py`` DB-API module, which can always load e
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -19,7 +20,7 @@ from functools import partial
 import pyogrio  # noqa: F401, I001  (import order matters, see above)
 import sqlean
 from geoalchemy2 import load_spatialite
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from grid.settings import Settings
@@ -62,8 +63,41 @@ def make_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(settings.database_url, pool_pre_ping=True,
-                         pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    idle = settings.db_ping_idle_seconds
+    engine = create_engine(settings.database_url, pool_pre_ping=idle <= 0,
+                           pool_size=settings.db_pool_size,
+                           max_overflow=settings.db_max_overflow)
+    if idle > 0:
+        _ping_when_idle(engine, idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """SQLAlchemy's pre-ping (a ``SELECT 1`` before a pooled connection is handed out, so a
+    connection the server dropped is replaced instead of failing the request), only for a
+    connection that sat in the pool longer than ``idle_seconds``. Under load a connection
+    comes back within milliseconds, and a ping on each checkout was one more round trip
+    and statement per request (the report path's first). A server restart inside that
+    window fails one request per process, with an error (nothing acknowledged); the
+    disconnect invalidates the whole pool, as a failed pre-ping does."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def returned(dbapi_conn, record) -> None:
+        record.info["grid_returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping(dbapi_conn, record, proxy) -> None:
+        returned_at = record.info.get("grid_returned")
+        if returned_at is None or time.monotonic() - returned_at <= idle_seconds:
+            return  # fresh from connect, or back in the pool only just now
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as err:
+            if dialect.is_disconnect(err, dbapi_conn, None):
+                # As a failed pre-ping: the pool retries with a new connection.
+                raise exc.InvalidatePoolError() from err
+            raise
 
 
 class Database:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     spatialite_library: str = "mod_spatialite"
     categories_file: Path = PACKAGE_DATA / "categories.yaml"
     code_widths: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CODE_WIDTHS))
+    #: Boundary loads of at least this many rows get their own partition of ``unit`` on PostGIS:
+    #: COPYed into an unindexed table, its indexes built once, attached at the end of the load
+    #: (migration 0009). Smaller loads insert into the shared partition.
+    load_partition_rows: int = Field(default=20_000, gt=0)
     #: Language of user-facing text when a request does not ask: "zh" or "en".
     language: str = "zh"
     #: URL prefix the vendored Leaflet/Folium assets are served under.
@@ -65,6 +69,9 @@ class Settings(BaseSettings):
     #: backend start (SQLAlchemy's default of 5 did, under 16 concurrent POSTs).
     db_pool_size: int = Field(default=20, gt=0)
     db_max_overflow: int = Field(default=10, ge=0)
+    #: A pooled PostgreSQL connection idle longer than this is pinged (``SELECT 1``) before
+    #: use, and replaced if the server dropped it; 0 pings on every use.
+    db_ping_idle_seconds: float = Field(default=1.0, ge=0)
     #: Incident reports computed at once per server process (POST /incidents); the others
     #: wait their turn without holding a thread. The work is CPU-bound Python, so about the
     #: number of cores per process, plus one for the time spent waiting on the database.

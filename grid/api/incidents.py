@@ -202,8 +202,8 @@ async def report(request: Request, user: CachedUser, body: IncidentCreate) -> Re
 def _report(svc: Services, user, body: IncidentCreate) -> Response:
     fields = body.model_dump()
     crs = fields.pop("crs", None)
-    # Without attachments to link, a report writes one statement (grid.incidents.inserts);
-    # the duplicate search after it only reads.
+    # Without attachments to link, a report writes one statement (grid.incidents.inserts),
+    # which on PostGIS also finds the possible duplicates.
     with (svc.db.write() if body.attachments else svc.db.single_statement()) as session:
         if body.lon is None or body.lat is None:
             # No coordinates: a photo's EXIF GPS (phones write WGS 84) places the report.
@@ -219,13 +219,12 @@ def _report(svc: Services, user, body: IncidentCreate) -> Response:
         # read back) and serialised once here, not validated again against the response model.
         placed = (svc.places.locate(fields["lon"], fields["lat"])
                   if svc.places.fresh_seconds > 0 else None)
-        incident = svc.ladder.file(session, user, **fields,
-                                   placed=placed and (placed.version, placed.codes))
+        incident, suggested = svc.ladder.file_suggesting(
+            session, user, **fields, placed=placed and (placed.version, placed.codes))
         owners = placed.owners if placed is not None and placed.covered else None
         shaped = detail(svc, session, incident, owners)
-        shaped.possible_duplicates = [
-            DuplicatePublic.model_validate(s.__dict__)
-            for s in duplicates.suggest(session, svc.ladder, incident)]
+        shaped.possible_duplicates = [DuplicatePublic.model_validate(s.__dict__)
+                                      for s in suggested]
     return Response(shaped.model_dump_json(), status_code=201, media_type="application/json")
 
 

@@ -9,6 +9,11 @@ bound parameter (so SQLAlchemy neither rebuilds nor recompiles them per request)
 the rows — incident, step, reporter and its outbox messages — go in one statement
 (data-modifying CTEs chained on the new incident's id); SpatiaLite, in process and without
 such CTEs, takes an INSERT each. Either way the objects get their ids.
+
+The report's duplicate search (``grid.incidents.nearby``) can ride along: on PostGIS as one
+more CTE of the same statement, read from the snapshot the statement starts with (so never
+the new case itself) — no second statement or round trip; on SpatiaLite as a query after the
+INSERTs.
 """
 
 from __future__ import annotations
@@ -16,10 +21,22 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Table, Text, bindparam, func, insert, inspect, literal, select, true
+from sqlalchemy import (
+    ARRAY,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from grid.incidents.models import Incident, IncidentReporter, IncidentStep, Notification
+from grid.incidents.nearby import nearby_query
 from grid.incidents.notify import QUEUE, outbox_rows
 
 INCIDENTS: Table = Incident.__table__
@@ -42,8 +59,9 @@ def _params(table: Table, prefix: str) -> dict[str, Any]:
 
 
 @cache
-def _statements(dialect: str):
-    """The INSERTs for ``dialect``: one chained statement, or three."""
+def _statements(dialect: str, nearby: bool = False):
+    """The INSERTs for ``dialect``: one chained statement (with the duplicate search when
+    ``nearby``: one row per candidate, or one with NULLs), or three."""
     if dialect == "postgresql":
         new = insert(INCIDENTS).values(_params(INCIDENTS, "i_")).returning(
             INCIDENTS.c.id).cte("new_incident")
@@ -56,23 +74,32 @@ def _statements(dialect: str):
 
         new_step, new_reporter = chained(STEPS, "s_"), chained(REPORTERS, "r_")
         # The outbox rows (grid.incidents.notify): one per (kind, recipient, text) of the
-        # bound arrays, keyed and numbered with the new ids.
+        # bound arrays, keyed and numbered with the new ids. Constants are written into the
+        # SQL, not bound: psycopg caches its conversion of a statement only up to 50
+        # parameters (and each bound one costs a conversion per execution).
+        colon = literal_column("':'")
         queued = func.unnest(*(bindparam(f"n_{k}", type_=ARRAY(Text))
                                for k in ("kinds", "recipients", "texts"))
                              ).table_valued("kind", "recipient", "text").render_derived("n")
         outbox = insert(NOTIFICATIONS).from_select(
             ["key", "incident_id", "recipient_kind", "recipient", "message", "created_at",
              "attempts", "last_error"],
-            select(func.concat(new.c.id, ":", new_step.c.id, ":", queued.c.kind, ":",
+            select(func.concat(new.c.id, colon, new_step.c.id, colon, queued.c.kind, colon,
                                queued.c.recipient),
                    new.c.id, queued.c.kind, queued.c.recipient,
-                   func.concat("事件 ", new.c.id, queued.c.text),
-                   bindparam("s_at", type_=STEPS.c.at.type), literal(0), literal(""))
+                   func.concat(literal_column("'事件 '"), new.c.id, queued.c.text),
+                   bindparam("s_at", type_=STEPS.c.at.type), literal_column("0"),
+                   literal_column("''"))
             .select_from(new.join(new_step, true()).join(queued, true()))
         ).returning(NOTIFICATIONS.c.id).cte("new_notification")
-        return select(new.c.id, new_step.c.id, new_reporter.c.id,
-                      select(func.count()).select_from(outbox).scalar_subquery()).select_from(
-            new.join(new_step, true()).join(new_reporter, true()))
+        written = new.join(new_step, true()).join(new_reporter, true())
+        columns = [new.c.id, new_step.c.id, new_reporter.c.id,
+                   select(func.count()).select_from(outbox).scalar_subquery()]
+        if nearby:
+            near = nearby_query(dialect, exclude_self=False).cte("nearby")
+            columns += [near.c.id, near.c.created_at, near.c.x, near.c.y]
+            written = written.outerjoin(near, true())
+        return select(*columns).select_from(written)
     link = bindparam("incident_id")
     return (
         insert(INCIDENTS).values(_params(INCIDENTS, "i_")).returning(INCIDENTS.c.id),
@@ -89,19 +116,26 @@ def _bound(obj: Any, table: Table, prefix: str) -> dict[str, Any]:
 
 
 def insert_report(session: Session, incident: Incident, step: IncidentStep,
-                  reporter: IncidentReporter, queued: list[tuple[str, str, str]]) -> None:
+                  reporter: IncidentReporter, queued: list[tuple[str, str, str]],
+                  nearby: dict[str, Any] | None = None) -> list[tuple]:
     """Write a new incident with its ``report`` step, first reporter and outbox messages
     (``grid.incidents.notify.messages``); set the objects' ids. Every column must have been
-    given a value on the objects (None for NULL)."""
+    given a value on the objects (None for NULL). With ``nearby`` (``nearby_query``'s
+    parameters but ``id``), answers that query's rows (id, created_at, x, y) for the cases
+    filed before this one; otherwise []."""
     conn = session.connection()
-    statements = _statements(conn.dialect.name)
+    statements = _statements(conn.dialect.name, nearby is not None)
     values = {**_bound(incident, INCIDENTS, "i_"), **_bound(step, STEPS, "s_"),
               **_bound(reporter, REPORTERS, "r_")}
     if conn.dialect.name == "postgresql":
+        values.update(nearby or {})
         kinds, recipients, texts = (list(column) for column in zip(*queued, strict=True)) \
             if queued else ([], [], [])
         values.update(n_kinds=kinds, n_recipients=recipients, n_texts=texts)
-        incident.id, step.id, reporter.id, _ = conn.execute(statements, values).one()
+        rows = conn.execute(statements, values).all()
+        incident.id, step.id, reporter.id = rows[0][:3]
+        step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
+        return [tuple(row[4:]) for row in rows if nearby is not None and row[4] is not None]
     else:
         new_incident, new_step, new_reporter = statements
         incident.id = conn.execute(new_incident, values).scalar_one()
@@ -110,4 +144,8 @@ def insert_report(session: Session, incident: Incident, step: IncidentStep,
         reporter.id = conn.execute(new_reporter, values).scalar_one()
         if queued:
             conn.execute(QUEUE, outbox_rows(incident.id, step.id, step.at, queued))
-    step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
+        step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
+        if nearby is None:
+            return []
+        return [tuple(row) for row in conn.execute(nearby_query(conn.dialect.name),
+                                                   {"id": incident.id, **nearby})]

@@ -35,6 +35,7 @@ from grid.incidents.calendar import WorkCalendar
 from grid.incidents.categories import LADDER_LEVELS, CategoryBook
 from grid.incidents.inserts import insert_report
 from grid.incidents.models import Attachment, Incident, IncidentReporter, IncidentStep, Summons
+from grid.incidents.nearby import Suggestion, rank, search_params
 from grid.incidents.notify import messages, queue_for_step
 from grid.orm import utcnow
 from grid.spatial.locator import LocatorCache
@@ -160,7 +161,12 @@ class Ladder:
         (``file`` is the fast path that reads nothing back)."""
         return session.get(Incident, self.file(session, actor, **fields).id)
 
-    def file(
+    def file(self, session: Session, actor: Actor, **fields) -> Incident:
+        """Like ``report``, but returns the incident as written (see ``file_suggesting``,
+        whose keyword arguments it takes), without the duplicate search."""
+        return self.file_suggesting(session, actor, suggest=False, **fields)[0]
+
+    def file_suggesting(
         self,
         session: Session,
         actor: Actor,
@@ -175,12 +181,15 @@ class Ladder:
         attachments: Sequence[int] = (),
         now: datetime | None = None,
         placed: tuple[int, dict[Level, str | None]] | None = None,
-    ) -> Incident:
+        suggest: bool = True,
+    ) -> tuple[Incident, list[Suggestion]]:
         """Like ``report``, but returns the incident as written: a transient object (in no
         session) with its first step and reporter, enough to answer the reporter without
-        reading anything back. The API's hot path; ``grid.incidents.inserts`` writes it.
-        ``placed`` = (version id, codes) when the point was already located in the active
-        version (``grid.spatial.places``); otherwise it is located here."""
+        reading anything back; and, when ``suggest``, the open cases it probably repeats
+        (``grid.incidents.duplicates``), nearest first. The API's hot path;
+        ``grid.incidents.inserts`` writes it (with the duplicate search in the same statement
+        on PostGIS). ``placed`` = (version id, codes) when the point was already located in
+        the active version (``grid.spatial.places``); otherwise it is located here."""
         now = now or utcnow()
         if actor.role not in ROLE_RANK:
             raise Forbidden(f"角色 {actor.role} 不能上报事件 role {actor.role} cannot report")
@@ -224,12 +233,15 @@ class Ladder:
         )
         who = IncidentReporter(name=incident.reporter, contact=contact, source=source,
                                reported_at=now, rating=None, rated_at=None)
-        insert_report(session, incident, step, who, messages(incident, step, kind))
+        nearby = (search_params(kind.duplicates, kind.code, codes[Level.street], lon, lat, now)
+                  if suggest else None)
+        candidates = insert_report(session, incident, step, who,
+                                   messages(incident, step, kind), nearby)
         # Filled as already loaded (no events): the incident is transient, its rows written.
         for name, value in (("steps", [step]), ("summonses", []), ("reporters", [who])):
             set_committed_value(incident, name, value)
         self._attach(session, incident, attachments)
-        return incident
+        return incident, rank(kind.duplicates, lon, lat, candidates)
 
     def _attach(self, session: Session, incident: Incident, ids: Sequence[int]) -> None:
         for attachment_id in ids:
