@@ -7,12 +7,16 @@ import zipfile
 
 import geopandas as gpd
 import pytest
+from sqlalchemy import select, text
 
 from grid.demo import load_sample
 from grid.errors import LoadError
 from grid.hierarchy import store
 from grid.hierarchy.codes import CodeScheme
 from grid.hierarchy.levels import Level
+from grid.hierarchy.models import Unit
+from grid.migrate import upgrade
+from grid.services import Services
 from grid.settings import DEFAULT_CODE_WIDTHS
 from grid.spatial.loader import load_boundaries
 from grid.spatial.locate import locate_point
@@ -125,3 +129,51 @@ def test_code_scheme_is_configurable():
     assert beijing.problem("110105001002001", Level.grid, "110105001001") is not None
     wider = CodeScheme({**DEFAULT_CODE_WIDTHS, "grid": 8})
     assert wider.length(Level.grid) == 20
+
+
+def _partitions(svc) -> dict[str, int]:
+    """PostGIS: each partition of unit and how many indexes it has."""
+    with svc.db.read() as session:
+        return dict(session.execute(text(
+            "SELECT c.relname, (SELECT count(*) FROM pg_index x WHERE x.indrelid = c.oid) "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'unit'::regclass")).all())
+
+
+def test_large_load_in_its_own_partition_reads_the_same(databases, backend, demo, tmp_path):
+    """A load above load_partition_rows (on PostGIS: COPY into a new table, attached as a
+    partition at the end) stores exactly what the ordinary path stores; a failed one leaves
+    no table behind."""
+    svc = Services(databases.new(backend).model_copy(update={"load_partition_rows": 100}))
+    try:
+        upgrade(svc.db)
+        version = load_sample(svc, DATA, say=lambda _line: None)  # 600 buildings: partitioned
+        rows = select(Unit.code, Unit.name, Unit.level, Unit.parent_code,
+                      Unit.geom.ST_AsBinary()).order_by(Unit.code)
+        with svc.db.read() as session, demo.db.read() as other:
+            ours = session.execute(rows.where(store.alive_in(version))).all()
+            theirs = other.execute(rows.where(
+                store.alive_in(store.require_active_version(other).id))).all()
+            assert len(ours) == len(theirs) > 1600 and ours == theirs
+            building = next(r.code for r in ours if r.level == "building")
+            spot = store.shape_of(store.get_unit(session, version, building)
+                                  ).representative_point()
+            found = locate_point(session, svc.locators, spot.x, spot.y)
+        assert found.owners.link(Level.building).code == building
+        if backend == "postgis":
+            parts = _partitions(svc)
+            assert len(parts) == 2 and parts.pop("unit_b0") == 5  # b0 + the buildings' own
+            assert list(parts.values()) == [5]  # pkey, 3 btrees, GiST: built when attached
+        buildings = gpd.read_file(DATA / "building.geojson")
+        buildings.loc[1, "code"] = buildings.loc[0, "code"]  # a duplicate: the load fails
+        bad = tmp_path / "buildings.gpkg"
+        buildings.to_file(bad, driver="GPKG")
+        before = _partitions(svc) if backend == "postgis" else None
+        with pytest.raises(LoadError):
+            load_boundaries(svc.db, bad, Level.building, commit=True)
+        if backend == "postgis":
+            assert _partitions(svc) == before
+        with svc.db.read() as session:
+            assert store.unit_counts(session, version)["building"] == 600
+    finally:
+        svc.close()

@@ -380,6 +380,7 @@ def apply_units(
     report: LoadReport,
     options: ValidateOptions | None = None,
     raw: RawGeometry | None = None,
+    partition_rows: int | None = None,
 ) -> None:
     """Replace ``level`` in ``version`` by the units of ``frame``; unchanged units stay as they
     are (their rows carry over), changed ones get new rows, missing ones leave the version.
@@ -388,7 +389,8 @@ def apply_units(
     rows handed to the writer, which on PostGIS streams them by COPY while the next chunk and
     then the rest of the report (codes, names, overlaps, spill-over, gaps) are computed. Once
     an error shows, nothing more is written; the caller's transaction decides in the end: a
-    report with errors rolls it back, so a commit stays all or nothing.
+    report with errors rolls it back, so a commit stays all or nothing. A load of at least
+    ``partition_rows`` rows gets a partition of its own on PostGIS (see :class:`UnitWriter`).
     """
     report.rows = len(frame)
     options = options or ValidateOptions()
@@ -413,7 +415,8 @@ def apply_units(
         if shapely.has_z(geoms).any():
             geoms = shapely.force_2d(geoms)
     existing = Existing(session, version.id, level)
-    writer = UnitWriter(session, level, version.id).start()
+    writer = UnitWriter(session, level, version.id, len(frame),
+                        partition_rows).start()
     try:
         problems, ok, parents, inside, match, same = _check_and_write(
             writer, existing, codes, names, attrs, geoms, parent_level is not None,
@@ -574,7 +577,8 @@ def _load(db: Database, path: str | Path, level: Level, frame: pd.DataFrame, sou
                 )
         report = LoadReport(level.value, str(path), version.id, committed=commit,
                             encoding=source.encoding, crs=source.crs, fields=source.fields)
-        apply_units(session, frame, level, version, scheme, report, options, raw)
+        apply_units(session, frame, level, version, scheme, report, options, raw,
+                    db.settings.load_partition_rows)
         if not report.errors and (report.added or report.changed or report.removed):
             _reparent_children(session, level, version, report)
         if report.errors and commit:

@@ -303,7 +303,9 @@ def parents_and_inside(geoms: np.ndarray, ok: np.ndarray, parent_codes: Sequence
     count = np.bincount(child, minlength=len(index))
     alone = count[child] == 1
     one, its = child[alone], parent[alone]
-    covered = shapely.covered_by(geoms[index[one]], parent_geoms[its])
+    # the prepared geometry must be the predicate's first argument for GEOS to use it:
+    # covers(parent, child), not covered_by(child, parent) (200,000 buildings: 0.01 s, 0.23 s)
+    covered = shapely.covers(parent_geoms[its], geoms[index[one]])
     found[index[one[covered]]] = codes[its[covered]]
     inside[index[one[covered]]] = True
     rest = np.ones(len(index), dtype=bool)
@@ -343,9 +345,9 @@ def _parent_checks(codes, geoms, ok, parents, attr_parents, parent_codes, parent
     if len(children):
         which = pd.Index(parent_codes).get_indexer(parents[children])
         shapely.prepare(parent_geoms)
-        # most children lie wholly inside: a prepared covered_by is far cheaper than a
-        # difference, which is computed only for the rest
-        out = ~shapely.covered_by(geoms[children], parent_geoms[which])
+        # most children lie wholly inside: a prepared covers (the prepared parent first) is
+        # far cheaper than a difference, which is computed only for the rest
+        out = ~shapely.covers(parent_geoms[which], geoms[children])
         spilled, which = children[out], which[out]
         spill = shapely.difference(geoms[spilled], parent_geoms[which])
         spill_m, areas = metric.areas(spill)

@@ -239,12 +239,22 @@ def detach_rows(session: Session, ids: np.ndarray, lows: np.ndarray, version_id:
 class UnitWriter:
     """Inserts new unit rows, given chunk by chunk. On PostGIS one COPY runs in a thread from
     :meth:`start` to :meth:`finish`, fed each chunk as it is added; on SpatiaLite the rows are
-    inserted by one executemany in :meth:`finish`."""
+    inserted by one executemany in :meth:`finish`.
 
-    def __init__(self, session: Session, level: Level, version_id: int) -> None:
+    A PostGIS load of at least ``partition_rows`` rows (``rows``, the file's count) gets its own
+    partition (migration 0009): the COPY goes into a new table ``unit_b<N>`` with no index, and
+    the table is attached as partition ``batch = N`` when the COPY ends, so PostgreSQL builds
+    its indexes once over all the rows instead of entry by entry — all inside the load's
+    transaction, so a load rolled back leaves no table behind."""
+
+    def __init__(self, session: Session, level: Level, version_id: int, rows: int = 0,
+                 partition_rows: int | None = None) -> None:
         self.session = session
         self.level, self.version_id = level, version_id
         self.postgis = session.get_bind().dialect.name == "postgresql"
+        self.own_partition = self.postgis and partition_rows is not None \
+            and rows >= partition_rows
+        self.abandoned = False
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -286,6 +296,7 @@ class UnitWriter:
         """Wait for the COPY (PostGIS), or insert now (SpatiaLite) unless there are
         ``errors`` (the load will be rolled back anyway). A failed write with no validation
         error to explain it becomes a LoadError."""
+        self.abandoned = errors  # rolled back anyway: no partition to attach
         self.close()
         if self.thread is not None:
             self.thread.join()
@@ -302,14 +313,25 @@ class UnitWriter:
             first = self.queue.get()
             if first is None:
                 return
-            with raw.cursor() as cursor, cursor.copy(
-                    f"COPY unit ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                payload = first
-                while payload is not None:
-                    view = memoryview(payload)
-                    for start in range(0, len(view), _CHUNK_BYTES):
-                        copy.write(view[start:start + _CHUNK_BYTES])
-                    payload = self.queue.get()
+            with raw.cursor() as cursor:
+                table, batch = "unit", None
+                if self.own_partition:
+                    batch = int(cursor.execute("SELECT nextval('unit_batch_seq')").fetchone()[0])
+                    table = f"unit_b{batch}"
+                    cursor.execute(f"CREATE TABLE {table} (LIKE unit INCLUDING DEFAULTS "
+                                   f"INCLUDING STORAGE, CHECK (batch = {batch}))")
+                    cursor.execute(f"ALTER TABLE {table} ALTER batch SET DEFAULT {batch}")
+                with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                    payload = first
+                    while payload is not None:
+                        view = memoryview(payload)
+                        for start in range(0, len(view), _CHUNK_BYTES):
+                            copy.write(view[start:start + _CHUNK_BYTES])
+                        payload = self.queue.get()
+                if batch is not None and not self.abandoned:
+                    # the CHECK spares the scan; the indexes are built here, in bulk
+                    cursor.execute(f"ALTER TABLE unit ATTACH PARTITION {table} "
+                                   f"FOR VALUES IN ({batch})")
         except BaseException as exc:  # handed to finish(), in the calling thread
             self.error = exc
 
