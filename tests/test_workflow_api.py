@@ -85,6 +85,12 @@ def test_photo_gps_places_a_report_without_coordinates(api, tokens, spot):
     assert created.grid_code == tokens["first_grid"]
     assert created.steps[0].attachments == [photo.id]
     assert created.due_at and created.time_limit == "2h"
+    # As stored, not only as answered (the report's INSERT converts the values itself).
+    stored = IncidentDetail.model_validate(api.get(f"/api/v1/incidents/{created.id}",
+                                                   headers=auth(gw)).json())
+    assert stored.steps[0].attachments == [photo.id]
+    assert stored.model_dump(exclude={"possible_duplicates"}) == created.model_dump(
+        exclude={"possible_duplicates"})
     got = api.get(f"/api/v1/incidents/attachments/{photo.id}", headers=auth(gw))
     assert got.status_code == 200 and got.content == jpeg_with_gps(*spot)
 
