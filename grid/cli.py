@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -323,14 +324,18 @@ def place(
     scheduler: Annotated[str | None, typer.Option(
         help="dask.distributed scheduler address, or 'local' for a LocalCluster")] = None,
     workers: Annotated[int, typer.Option(help="LocalCluster workers")] = 2,
+    threads: Annotated[int, typer.Option(
+        help="threads placing each chunk (default: one per core; with --scheduler, 1)")] = 0,
 ) -> None:
     """Place every row of a CSV/GeoPackage/Parquet file in street, community, grid, building."""
     from grid.place import Placer, place_file, summary_table
 
+    if threads <= 0:
+        threads = 1 if scheduler else (os.cpu_count() or 1)
     svc = _services()
     try:
         with svc.db.read() as session:
-            placer = Placer.from_db(session, version)
+            placer = Placer.from_db(session, version, threads=threads)
         if scheduler:
             from grid.spatial.distributed import place_distributed
 

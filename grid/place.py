@@ -40,9 +40,11 @@ class Placer:
 
     bulk: BulkLocator
     grid_branches: np.ndarray  # aligned with bulk.indexes[Level.grid].codes
+    threads: int = 1  # threads sharing each frame's chunks (see BulkLocator.place)
 
     @classmethod
-    def from_db(cls, session, version_id: int | None = None, **options) -> Placer:
+    def from_db(cls, session, version_id: int | None = None, threads: int = 1,
+                **options) -> Placer:
         """Build for ``version_id`` (default: the active version)."""
         if version_id is None:
             version_id = store.require_active_version(session).id
@@ -50,7 +52,7 @@ class Placer:
         codes = bulk.indexes[Level.grid].codes
         orgs = store.party_orgs(session, codes.tolist())
         branches = np.array([orgs[c].name if c in orgs else "" for c in codes], dtype=object)
-        return cls(bulk, branches)
+        return cls(bulk, branches, threads)
 
     def place_frame(self, frame: pd.DataFrame, lon_col: str = "lon", lat_col: str = "lat",
                     crs: str | None = None) -> pd.DataFrame:
@@ -71,7 +73,7 @@ class Placer:
         problem[text] = "坐标不是数字 coordinate is not a number"
         bad = problem != None  # noqa: E711  (elementwise on an object array)
         x[bad], y[bad] = np.nan, np.nan
-        found, on_edge = self.bulk.place(x, y)
+        found, on_edge = self.bulk.place(x, y, threads=self.threads)
         out = frame.copy()
         for level in SPATIAL_LEVELS:
             out[CODE_COLUMNS[level]] = _or_empty(self.bulk.codes(level, found[level]))

@@ -155,3 +155,23 @@ def test_ring_test_matches_geos_on_lattice_points(ring, points, scale, origin):
     decided = np.ones(len(px), dtype=bool)
     decided[unsure] = False
     assert (covered[decided] == truth[decided]).all(), (polygon.wkt, px, py)
+
+
+def test_place_in_threads_answers_as_one_thread(locators, special_points):
+    """Several chunks (of 131,072 points) shared among threads: the same indices and edge
+    flags as one thread, and the same codes as the backbone locator."""
+    backbone, bulks = locators
+    rng = np.random.default_rng(11)
+    minx, miny, maxx, maxy = backbone.levels[Level.street].geoms[0].bounds
+    count = 300_000
+    lons = rng.uniform(minx - 0.002, maxx + 0.002, count)
+    lats = rng.uniform(miny - 0.002, maxy + 0.002, count)
+    picks = rng.integers(0, len(special_points), 50_000)  # many on edges and vertices
+    lons[::6][:len(picks)], lats[::6][:len(picks)] = special_points[picks].T
+    alone, alone_edge = bulks[0].place(lons, lats)
+    shared, shared_edge = bulks[0].place(lons, lats, threads=3)
+    assert all((alone[level] == shared[level]).all() for level in alone)
+    assert (alone_edge == shared_edge).all() and 0 < alone_edge.sum() < count
+    expected = backbone.locate_many(lons, lats)
+    for level in SPATIAL_LEVELS:
+        assert (bulks[0].codes(level, shared[level]) == expected[level]).all(), level

@@ -352,22 +352,12 @@ class BulkLocator:
         y = np.asarray(lats, dtype=float)
         found = {level: np.empty(len(x), dtype=np.int32) for level in self.indexes}
 
-        def place_chunk(start: int) -> None:
-            stop = min(start + _CHUNK, len(x))
+        def place_chunk(part: slice) -> None:
             for level, index in self.indexes.items():
-                found[level][start:stop] = index.locate(x[start:stop], y[start:stop])
+                found[level][part] = index.locate(x[part], y[part])
 
-        starts = range(0, len(x), _CHUNK)
-        if threads <= 1 or len(starts) < 2:
-            for start in starts:
-                place_chunk(start)
-            return found
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(place_chunk, starts))
+        _by_chunks(len(x), place_chunk, threads)
         return found
-
     def locate_many(self, lons, lats) -> dict[Level, np.ndarray]:
         """Codes of the units holding each point, per level (None where no unit does) — the
         same answer as ``Locator.locate_many`` for valid coordinates."""
@@ -379,20 +369,40 @@ class BulkLocator:
         codes = np.append(self.indexes[level].codes, None)
         return codes[np.where(idx < 0, len(codes) - 1, idx)]
 
-    def place(self, lons, lats, edge_level: Level = Level.grid):
+    def place(self, lons, lats, edge_level: Level = Level.grid, threads: int = 1):
         """Indices per level and, for ``edge_level``, whether each point lies on the boundary of
-        the unit holding it (on a shared edge or vertex the lowest code won)."""
+        the unit holding it (on a shared edge or vertex the lowest code won). Chunked and
+        shared among ``threads`` as :meth:`locate_indices`."""
         x = np.asarray(lons, dtype=float)
         y = np.asarray(lats, dtype=float)
-        found: dict[Level, np.ndarray] = {}
+        found = {level: np.empty(len(x), dtype=np.int32) for level in self.indexes}
         on_edge = np.zeros(len(x), dtype=bool)
-        for level, index in self.indexes.items():
-            if level == edge_level:
-                found[level], exact = index.locate(x, y, with_exact=True)
-                check = np.flatnonzero(exact & (found[level] >= 0))
+
+        def place_chunk(part: slice) -> None:
+            px, py = x[part], y[part]
+            for level, index in self.indexes.items():
+                if level != edge_level:
+                    found[level][part] = index.locate(px, py)
+                    continue
+                idx, exact = index.locate(px, py, with_exact=True)
+                found[level][part] = idx
+                check = np.flatnonzero(exact & (idx >= 0))
                 if len(check):
-                    rings = shapely.boundary(index.geoms[found[level][check]])
-                    on_edge[check] = shapely.intersects_xy(rings, x[check], y[check])
-            else:
-                found[level] = index.locate(x, y)
+                    rings = shapely.boundary(index.geoms[idx[check]])
+                    on_edge[part][check] = shapely.intersects_xy(rings, px[check], py[check])
+
+        _by_chunks(len(x), place_chunk, threads)
         return found, on_edge
+
+
+def _by_chunks(count: int, work, threads: int) -> None:
+    """Call ``work(slice)`` for each chunk of ``count`` rows, on ``threads`` threads."""
+    parts = [slice(start, min(start + _CHUNK, count)) for start in range(0, count, _CHUNK)]
+    if threads <= 1 or len(parts) < 2:
+        for part in parts:
+            work(part)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+        list(pool.map(work, parts))  # list(): re-raises a chunk's exception here
