@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 
 # Load GDAL (through pyogrio) before SpatiaLite can ever be loaded. SQLite loads extensions
@@ -21,6 +21,7 @@ import pyogrio  # noqa: F401, I001  (import order matters, see above)
 import sqlean
 from geoalchemy2 import load_spatialite
 from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from grid.settings import Settings
@@ -116,6 +117,8 @@ class Database:
                                             expire_on_commit=False)
         self._autocommit_sessions = None if settings.is_spatialite else sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        self._async_base: AsyncEngine | None = None
+        self._async_engine: AsyncEngine | None = None
 
     @property
     def is_spatialite(self) -> bool:
@@ -159,6 +162,41 @@ class Database:
         with self._autocommit_sessions() as session:
             yield session
 
+    @property
+    def has_async(self) -> bool:
+        """True while the asyncio pool is open (``open_async``)."""
+        return self._async_engine is not None
+
+    def open_async(self) -> None:
+        """Open (lazily: nothing connects yet) a second pool, of asyncio connections, for the
+        PostgreSQL work an event loop awaits itself instead of handing a thread (the
+        report's INSERT). Call it on the loop that will use it, and ``close_async`` before
+        that loop ends: asyncio connections belong to one loop. SpatiaLite has none."""
+        if self.is_spatialite or self._async_engine is not None:
+            return
+        s = self.settings
+        engine = create_async_engine(s.database_url, pool_pre_ping=s.db_ping_idle_seconds <= 0,
+                                     pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
+        if s.db_ping_idle_seconds > 0:
+            _ping_when_idle(engine.sync_engine, s.db_ping_idle_seconds)
+        self._async_base = engine
+        self._async_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def close_async(self) -> None:
+        """Close the asyncio pool, on the loop that used it."""
+        engine, self._async_base, self._async_engine = self._async_base, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    @asynccontextmanager
+    async def async_statement(self) -> AsyncIterator[AsyncConnection]:
+        """An asyncio connection for one statement, in autocommit (as ``single_statement``);
+        needs ``open_async``."""
+        if self._async_engine is None:
+            raise RuntimeError("the asyncio pool is not open (Database.open_async)")
+        async with self._async_engine.connect() as conn:
+            yield conn
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the asyncio pool has its own ``close_async``)."""
         self.engine.dispose()

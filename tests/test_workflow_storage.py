@@ -6,6 +6,7 @@ migration for cases recorded before it."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -330,3 +331,49 @@ def test_a_connection_idle_past_the_bound_is_pinged_and_replaced(demo, backend):
             assert s.scalar(text("SELECT pg_backend_pid()")) == pid
     finally:
         svc.close()
+
+
+def test_concurrent_reports_are_all_stored_as_answered(demo, backend, tokens):
+    """Forty reports at once from eight threads, after the place directory is ready: on
+    PostGIS they are written on the event loop (asyncio pool, no thread hop), on SpatiaLite
+    through the thread pool. Every 201 is a stored case with the answered owners, first
+    step and duplicates that exclude itself."""
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        buildings = store.units(session, version, Level.building)[:8]
+        points = [store.shape_of(b).representative_point() for b in buildings]
+    with TestClient(create_app(demo.settings)) as api:
+        services = api.app.state.services
+        body = {"lon": points[0].x, "lat": points[0].y, "category": "Z003"}
+        assert api.post("/api/v1/incidents", json=body,
+                        headers=auth(tokens["admin"])).status_code == 201
+        for _ in range(100):
+            if services.places.ready:
+                break
+            time.sleep(0.05)
+        assert services.places.ready
+        api.app.state.report_limiter = None  # the first report, placed from the database
+
+        def post(i: int) -> dict:
+            p = points[i % len(points)]
+            answer = api.post("/api/v1/incidents", headers=auth(tokens["admin"]), json={
+                "lon": p.x, "lat": p.y, "category": "Z003", "description": f"c{i}"})
+            assert answer.status_code == 201, answer.text
+            return answer.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(post, range(40)))
+        # Which path wrote them: the thread pool's limiter exists only once it was used.
+        threaded = getattr(api.app.state, "report_limiter", None) is not None
+        assert threaded == (backend == "spatialite") and services.db.has_async == (
+            backend == "postgis")
+    with demo.db.read() as session:
+        for answer in answers:
+            stored = session.get(Incident, answer["id"])
+            assert stored.description == answer["description"]
+            assert stored.building_code == answer["building_code"]
+            assert [s.id for s in stored.steps] == [s["id"] for s in answer["steps"]]
+            assert [r.id for r in stored.reporters] == [r["id"] for r in answer["reporters"]]
+            assert answer["owners"]["chain"][-1]["code"] == stored.building_code
+            suggested = [d["incident_id"] for d in answer["possible_duplicates"]]
+            assert answer["id"] not in suggested and all(i < answer["id"] for i in suggested)

@@ -32,8 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
-        services.close()
+        # The asyncio pool belongs to this loop (reports are written on it, see
+        # grid.api.incidents.report); without a lifespan every report takes a thread.
+        services.db.open_async()
+        try:
+            yield
+        finally:
+            await services.db.close_async()
+            services.close()
 
     app = FastAPI(
         title="网格治理 Grid governance", version=__version__, description=DESCRIPTION,

@@ -36,6 +36,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from grid.incidents.models import Incident, IncidentReporter, IncidentStep, Notification
@@ -127,21 +128,38 @@ class _DriverStatement:
 
     def run(self, conn: Connection, values: dict[str, Any]) -> list[tuple]:
         """Execute on ``conn``'s own driver cursor, in ``conn``'s transaction (if any)."""
-        for name, process in self.binds:
-            values[name] = process(values[name])
+        self._convert(values)
         driver = conn.connection.driver_connection
         try:
             with driver.cursor() as cursor:
                 cursor.execute(self.sql, values)
-                rows = cursor.fetchall()
-                if self.results is None:  # a column's processor may depend on its type oid
-                    self.results = [t.result_processor(self.dialect, d.type_code)
-                                    for t, d in zip(self.types, cursor.description,
-                                                    strict=True)]
+                return self._rows(cursor.fetchall(), cursor.description)
         except psycopg.Error:
             if driver.broken:  # as SQLAlchemy does on a disconnect: never pool it again
                 conn.invalidate()
             raise
+
+    async def run_async(self, conn: AsyncConnection, values: dict[str, Any]) -> list[tuple]:
+        """``run`` on an asyncio connection (psycopg's own asyncio driver underneath)."""
+        self._convert(values)
+        driver = (await conn.get_raw_connection()).driver_connection
+        try:
+            async with driver.cursor() as cursor:
+                await cursor.execute(self.sql, values)
+                return self._rows(await cursor.fetchall(), cursor.description)
+        except psycopg.Error:
+            if driver.broken:
+                await conn.invalidate()
+            raise
+
+    def _convert(self, values: dict[str, Any]) -> None:
+        for name, process in self.binds:
+            values[name] = process(values[name])
+
+    def _rows(self, rows: list[tuple], description) -> list[tuple]:
+        if self.results is None:  # a column's processor may depend on its type oid
+            self.results = [t.result_processor(self.dialect, d.type_code)
+                            for t, d in zip(self.types, description, strict=True)]
         return [tuple(v if f is None or v is None else f(v)
                       for f, v in zip(self.results, row, strict=True)) for row in rows]
 
@@ -170,28 +188,51 @@ def insert_report(session: Session, incident: Incident, step: IncidentStep,
     parameters but ``id``), answers that query's rows (id, created_at, x, y) for the cases
     filed before this one; otherwise []."""
     conn = session.connection()
-    statements = _statements(conn.dialect.name, nearby is not None)
+    if conn.dialect.name == "postgresql":
+        values = _chained_values(incident, step, reporter, queued, nearby)
+        rows = _driver_statement(conn.dialect, nearby is not None).run(conn, values)
+        return _written(incident, step, reporter, rows, nearby)
+    new_incident, new_step, new_reporter = _statements(conn.dialect.name)
     values = {**_bound(incident, INCIDENTS, "i_"), **_bound(step, STEPS, "s_"),
               **_bound(reporter, REPORTERS, "r_")}
-    if conn.dialect.name == "postgresql":
-        values.update(nearby or {})
-        kinds, recipients, texts = (list(column) for column in zip(*queued, strict=True)) \
-            if queued else ([], [], [])
-        values.update(n_kinds=kinds, n_recipients=recipients, n_texts=texts)
-        rows = _driver_statement(conn.dialect, nearby is not None).run(conn, values)
-        incident.id, step.id, reporter.id = rows[0][:3]
-        step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
-        return [tuple(row[4:]) for row in rows if nearby is not None and row[4] is not None]
-    else:
-        new_incident, new_step, new_reporter = statements
-        incident.id = conn.execute(new_incident, values).scalar_one()
-        values["incident_id"] = incident.id
-        step.id = conn.execute(new_step, values).scalar_one()
-        reporter.id = conn.execute(new_reporter, values).scalar_one()
-        if queued:
-            conn.execute(QUEUE, outbox_rows(incident.id, step.id, step.at, queued))
-        step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
-        if nearby is None:
-            return []
-        return [tuple(row) for row in conn.execute(nearby_query(conn.dialect.name),
-                                                   {"id": incident.id, **nearby})]
+    incident.id = conn.execute(new_incident, values).scalar_one()
+    values["incident_id"] = incident.id
+    step.id = conn.execute(new_step, values).scalar_one()
+    reporter.id = conn.execute(new_reporter, values).scalar_one()
+    if queued:
+        conn.execute(QUEUE, outbox_rows(incident.id, step.id, step.at, queued))
+    step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
+    if nearby is None:
+        return []
+    return [tuple(row) for row in conn.execute(nearby_query(conn.dialect.name),
+                                               {"id": incident.id, **nearby})]
+
+
+async def insert_report_async(conn: AsyncConnection, incident: Incident, step: IncidentStep,
+                              reporter: IncidentReporter, queued: list[tuple[str, str, str]],
+                              nearby: dict[str, Any] | None = None) -> list[tuple]:
+    """``insert_report`` on PostGIS through an asyncio connection: the same one statement,
+    awaited on the event loop instead of blocking a thread."""
+    values = _chained_values(incident, step, reporter, queued, nearby)
+    statement = _driver_statement(conn.sync_connection.dialect, nearby is not None)
+    rows = await statement.run_async(conn, values)
+    return _written(incident, step, reporter, rows, nearby)
+
+
+def _chained_values(incident: Incident, step: IncidentStep, reporter: IncidentReporter,
+                    queued: list[tuple[str, str, str]], nearby: dict[str, Any] | None
+                    ) -> dict[str, Any]:
+    values = {**_bound(incident, INCIDENTS, "i_"), **_bound(step, STEPS, "s_"),
+              **_bound(reporter, REPORTERS, "r_"), **(nearby or {})}
+    kinds, recipients, texts = (list(column) for column in zip(*queued, strict=True)) \
+        if queued else ([], [], [])
+    values.update(n_kinds=kinds, n_recipients=recipients, n_texts=texts)
+    return values
+
+
+def _written(incident: Incident, step: IncidentStep, reporter: IncidentReporter,
+             rows: list[tuple], nearby: dict[str, Any] | None) -> list[tuple]:
+    """Set the ids the chained statement answered; its duplicate candidates."""
+    incident.id, step.id, reporter.id = rows[0][:3]
+    step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
+    return [tuple(row[4:]) for row in rows if nearby is not None and row[4] is not None]

@@ -32,7 +32,7 @@ from grid.db import STORAGE_SRID, Database
 from grid.errors import Conflict, Forbidden, InvalidInput, MoveNotAllowed, NotFound
 from grid.hierarchy.levels import Level
 from grid.incidents.calendar import WorkCalendar
-from grid.incidents.categories import LADDER_LEVELS, CategoryBook
+from grid.incidents.categories import LADDER_LEVELS, CategoryBook, Duplicates
 from grid.incidents.inserts import insert_report
 from grid.incidents.models import Attachment, Incident, IncidentReporter, IncidentStep, Summons
 from grid.incidents.nearby import Suggestion, rank, search_params
@@ -72,6 +72,37 @@ class SystemActor:
 
 
 SYSTEM = SystemActor()
+
+
+def _needed(session: Session | None) -> Session:
+    if session is None:
+        raise ValueError("placing a report without a located point needs a session")
+    return session
+
+
+@dataclass
+class NewReport:
+    """A report checked, placed and built (``Ladder.prepare_report``), to be written by
+    ``grid.incidents.inserts`` (``insert_report``, or ``insert_report_async``)."""
+
+    incident: Incident
+    step: IncidentStep
+    reporter: IncidentReporter
+    messages: list[tuple[str, str, str]]
+    #: The duplicate search's parameters (``grid.incidents.nearby``), when it is wanted.
+    nearby: dict | None
+    rule: Duplicates
+    lon: float
+    lat: float
+
+    def written(self, candidates: list[tuple]) -> tuple[Incident, list[Suggestion]]:
+        """The incident once its rows are written (ids set by the INSERT), and the
+        suggestions among the duplicate search's ``candidates``."""
+        # Filled as already loaded (no events): the incident is transient, its rows written.
+        for name, value in (("steps", [self.step]), ("summonses", []),
+                            ("reporters", [self.reporter])):
+            set_committed_value(self.incident, name, value)
+        return self.incident, rank(self.rule, self.lon, self.lat, candidates)
 
 
 def _rank(level: str) -> int:
@@ -166,9 +197,24 @@ class Ladder:
         whose keyword arguments it takes), without the duplicate search."""
         return self.file_suggesting(session, actor, suggest=False, **fields)[0]
 
-    def file_suggesting(
+    def file_suggesting(self, session: Session, actor: Actor, **fields
+                        ) -> tuple[Incident, list[Suggestion]]:
+        """Like ``report``, but returns the incident as written: a transient object (in no
+        session) with its first step and reporter, enough to answer the reporter without
+        reading anything back; and, when ``suggest``, the open cases it probably repeats
+        (``grid.incidents.duplicates``), nearest first. Takes ``prepare_report``'s keyword
+        arguments; ``grid.incidents.inserts`` writes it (with the duplicate search in the
+        same statement on PostGIS)."""
+        attachments = fields.get("attachments", ())
+        new = self.prepare_report(actor, session=session, **fields)
+        candidates = insert_report(session, new.incident, new.step, new.reporter,
+                                   new.messages, new.nearby)
+        found = new.written(candidates)
+        self._attach(session, new.incident, attachments)
+        return found
+
+    def prepare_report(
         self,
-        session: Session,
         actor: Actor,
         *,
         lon: float,
@@ -182,14 +228,12 @@ class Ladder:
         now: datetime | None = None,
         placed: tuple[int, dict[Level, str | None]] | None = None,
         suggest: bool = True,
-    ) -> tuple[Incident, list[Suggestion]]:
-        """Like ``report``, but returns the incident as written: a transient object (in no
-        session) with its first step and reporter, enough to answer the reporter without
-        reading anything back; and, when ``suggest``, the open cases it probably repeats
-        (``grid.incidents.duplicates``), nearest first. The API's hot path;
-        ``grid.incidents.inserts`` writes it (with the duplicate search in the same statement
-        on PostGIS). ``placed`` = (version id, codes) when the point was already located in
-        the active version (``grid.spatial.places``); otherwise it is located here."""
+        session: Session | None = None,
+    ) -> NewReport:
+        """A report checked (role, source, category, scope), placed and built, not yet
+        written. ``placed`` = (version id, codes) when the point was already located in the
+        active version (``grid.spatial.places``); otherwise it is located here, through
+        ``session`` (required then, and to name the nearest grid of a point outside all)."""
         now = now or utcnow()
         if actor.role not in ROLE_RANK:
             raise Forbidden(f"角色 {actor.role} 不能上报事件 role {actor.role} cannot report")
@@ -199,10 +243,10 @@ class Ladder:
         if placed is not None and placed[1].get(Level.grid) is not None:
             version_id, codes = placed
         else:
-            locator = self.locators.get(session)
+            locator = self.locators.get(_needed(session))
             version_id, codes = locator.version_id, locator.locate(lon, lat)
         if codes[Level.grid] is None:
-            locator = self.locators.get(session, version_id)
+            locator = self.locators.get(_needed(session), version_id)
             try:
                 nearest = locator.nearest(Level.grid, lon, lat)
             except ValueError:  # far outside China: no metric zone to measure in
@@ -235,13 +279,8 @@ class Ladder:
                                reported_at=now, rating=None, rated_at=None)
         nearby = (search_params(kind.duplicates, kind.code, codes[Level.street], lon, lat, now)
                   if suggest else None)
-        candidates = insert_report(session, incident, step, who,
-                                   messages(incident, step, kind), nearby)
-        # Filled as already loaded (no events): the incident is transient, its rows written.
-        for name, value in (("steps", [step]), ("summonses", []), ("reporters", [who])):
-            set_committed_value(incident, name, value)
-        self._attach(session, incident, attachments)
-        return incident, rank(kind.duplicates, lon, lat, candidates)
+        return NewReport(incident, step, who, messages(incident, step, kind), nearby,
+                         kind.duplicates, lon, lat)
 
     def _attach(self, session: Session, incident: Incident, ids: Sequence[int]) -> None:
         for attachment_id in ids:

@@ -73,12 +73,20 @@ class PlaceDirectory:
     def locate(self, lon: float, lat: float) -> Location:
         """Place one point (storage CRS) in the active version: from memory when a snapshot
         is ready, else from the database (and a snapshot is made in the background)."""
+        found = self.from_memory(lon, lat)
+        if found is not None:
+            return found
+        with self.db.read() as session:
+            return locate_point(session, self.locators, lon, lat)
+
+    def from_memory(self, lon: float, lat: float) -> Location | None:
+        """``locate`` when a snapshot can answer (never a database call: safe on an event
+        loop); None otherwise, and a snapshot is made in the background."""
         snapshot = self._snapshot
         if self.fresh_seconds <= 0 or snapshot is None:
             if self.fresh_seconds > 0:
                 self._refresh_soon()
-            with self.db.read() as session:
-                return locate_point(session, self.locators, lon, lat)
+            return None
         if time.monotonic() - snapshot.read_at > self.fresh_seconds:
             self._refresh_soon()
         return _answer(snapshot, lon, lat)
