@@ -175,3 +175,16 @@ def test_place_in_threads_answers_as_one_thread(locators, special_points):
     expected = backbone.locate_many(lons, lats)
     for level in SPATIAL_LEVELS:
         assert (bulks[0].codes(level, shared[level]) == expected[level]).all(), level
+
+
+def test_single_point_locate_agrees_with_the_array_path(locators, special_points):
+    """``Locator.locate`` (one tree query per level, the report path) answers as
+    ``locate_many`` does, on vertices and shared edges (lowest code) and outside."""
+    backbone, _ = locators
+    rng = np.random.default_rng(5)
+    lo, hi = special_points.min(axis=0) - 0.005, special_points.max(axis=0) + 0.005
+    points = np.concatenate([special_points[::7], rng.uniform(lo, hi, size=(2000, 2))])
+    expected = backbone.locate_many(points[:, 0], points[:, 1])
+    for i, (lon, lat) in enumerate(points):
+        assert backbone.locate(float(lon), float(lat)) == {
+            level: expected[level][i] for level in SPATIAL_LEVELS}, (lon, lat)

@@ -260,7 +260,9 @@ class Ladder:
             raise Forbidden(f"位置在您的范围之外 grid {codes[Level.grid]} is outside your scope")
         incident = Incident(
             category=kind.code, description=description, reporter=reporter or actor.name,
-            source=source, geom=from_shape(Point(lon, lat), srid=STORAGE_SRID),
+            # Extended WKB (with its SRID): bound to PostGIS as is, not re-read into shapely
+            # and written out as EWKT on every INSERT.
+            source=source, geom=from_shape(Point(lon, lat), srid=STORAGE_SRID, extended=True),
             boundary_version=version_id,
             street_code=codes[Level.street], community_code=codes[Level.community],
             grid_code=codes[Level.grid], building_code=codes[Level.building],

@@ -59,6 +59,15 @@ class LevelIndex:
         return result
 
 
+    def locate_one(self, point: shapely.Geometry) -> str | None:
+        """``locate`` for a single point: the lowest code covering it, or None (tree index
+        order is code order, so the smallest hit is the lowest code)."""
+        if len(self.codes) == 0:
+            return None
+        hits = self.tree.query(point, predicate="covered_by")
+        return self.codes[hits.min()] if len(hits) else None
+
+
 def check_coordinates(lons: np.ndarray, lats: np.ndarray) -> None:
     """Refuse coordinates that cannot be longitude/latitude."""
     bad = ~(np.isfinite(lons) & np.isfinite(lats) & (np.abs(lons) <= 180) & (np.abs(lats) <= 90))
@@ -95,9 +104,11 @@ class Locator:
         return {level: index.locate(points) for level, index in self.levels.items()}
 
     def locate(self, lon: float, lat: float) -> dict[Level, str | None]:
-        """Codes of the units holding one point, per level."""
-        found = self.locate_many([lon], [lat])
-        return {level: codes[0] for level, codes in found.items()}
+        """Codes of the units holding one point, per level (as ``locate_many`` answers, one
+        tree query per level without the array bookkeeping: every report places one)."""
+        check_coordinates(np.asarray([lon], dtype=float), np.asarray([lat], dtype=float))
+        point = shapely.Point(lon, lat)
+        return {level: index.locate_one(point) for level, index in self.levels.items()}
 
     def nearest(self, level: Level, lon: float, lat: float) -> Nearest | None:
         """The unit of ``level`` nearest to the point, with its distance in metres.
