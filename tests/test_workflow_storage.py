@@ -5,6 +5,7 @@ migration for cases recorded before it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -377,3 +378,30 @@ def test_concurrent_reports_are_all_stored_as_answered(demo, backend, tokens):
             assert answer["owners"]["chain"][-1]["code"] == stored.building_code
             suggested = [d["incident_id"] for d in answer["possible_duplicates"]]
             assert answer["id"] not in suggested and all(i < answer["id"] for i in suggested)
+
+
+def test_the_asyncio_pool_replaces_a_dropped_idle_connection(demo, backend):
+    """The asyncio pool (reports on the event loop) pings as the other pool does."""
+    if backend != "postgis":
+        pytest.skip("SpatiaLite has no asyncio pool")
+    svc = Services(demo.settings.model_copy(update={"db_ping_idle_seconds": 0.05,
+                                                     "db_pool_size": 1}))
+
+    async def play() -> tuple[int, int]:
+        svc.db.open_async()
+        try:
+            async with svc.db.async_statement() as conn:
+                first = await conn.scalar(text("SELECT pg_backend_pid()"))
+            with demo.db.single_statement() as s:
+                assert s.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            await asyncio.sleep(0.1)
+            async with svc.db.async_statement() as conn:
+                return first, await conn.scalar(text("SELECT pg_backend_pid()"))
+        finally:
+            await svc.db.close_async()
+
+    try:
+        first, second = asyncio.run(play())
+        assert second != first and not svc.db.has_async
+    finally:
+        svc.close()
