@@ -82,6 +82,16 @@ def empty(databases: Databases, backend: str) -> Iterator[Services]:
     svc.close()
 
 
+@pytest.fixture
+def postgis(databases: Databases) -> Iterator[Services]:
+    """Services on a new, migrated, empty PostGIS database, for what only a database server
+    has (connections the server drops, the asyncio pool): not parametrised by backend."""
+    svc = Services(databases.new("postgis"))
+    upgrade(svc.db)
+    yield svc
+    svc.close()
+
+
 @pytest.fixture(scope="session")
 def demo(databases: Databases, backend: str) -> Iterator[Services]:
     """Services on a database holding the sample street, shared by the tests of a backend."""

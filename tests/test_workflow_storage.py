@@ -310,17 +310,15 @@ def test_report_statement_stays_in_psycopgs_conversion_cache():
         assert len(compiled.params) <= psycopg_queries.MAX_CACHED_STATEMENT_PARAMS
 
 
-def test_a_connection_idle_past_the_bound_is_pinged_and_replaced(demo, backend):
+def test_a_connection_idle_past_the_bound_is_pinged_and_replaced(postgis):
     """PostgreSQL connections are pinged before use only after ``db_ping_idle_seconds`` in
     the pool: one the server dropped meanwhile is replaced, not handed to a request."""
-    if backend != "postgis":
-        pytest.skip("SpatiaLite opens a file: no server to drop a connection")
-    svc = Services(demo.settings.model_copy(update={"db_ping_idle_seconds": 0.05,
+    svc = Services(postgis.settings.model_copy(update={"db_ping_idle_seconds": 0.05,
                                                      "db_pool_size": 1}))
     try:
         with svc.db.read() as s:
             pid = s.scalar(text("SELECT pg_backend_pid()"))
-        with demo.db.single_statement() as s:
+        with postgis.db.single_statement() as s:
             assert s.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         time.sleep(0.1)
         with svc.db.single_statement() as s:
@@ -380,11 +378,9 @@ def test_concurrent_reports_are_all_stored_as_answered(demo, backend, tokens):
             assert answer["id"] not in suggested and all(i < answer["id"] for i in suggested)
 
 
-def test_the_asyncio_pool_replaces_a_dropped_idle_connection(demo, backend):
+def test_the_asyncio_pool_replaces_a_dropped_idle_connection(postgis):
     """The asyncio pool (reports on the event loop) pings as the other pool does."""
-    if backend != "postgis":
-        pytest.skip("SpatiaLite has no asyncio pool")
-    svc = Services(demo.settings.model_copy(update={"db_ping_idle_seconds": 0.05,
+    svc = Services(postgis.settings.model_copy(update={"db_ping_idle_seconds": 0.05,
                                                      "db_pool_size": 1}))
 
     async def play() -> tuple[int, int]:
@@ -392,7 +388,7 @@ def test_the_asyncio_pool_replaces_a_dropped_idle_connection(demo, backend):
         try:
             async with svc.db.async_statement() as conn:
                 first = await conn.scalar(text("SELECT pg_backend_pid()"))
-            with demo.db.single_statement() as s:
+            with postgis.db.single_statement() as s:
                 assert s.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
             await asyncio.sleep(0.1)
             async with svc.db.async_statement() as conn:

@@ -18,11 +18,9 @@ INSERTs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import psycopg
 from sqlalchemy import (
     ARRAY,
     Table,
@@ -35,7 +33,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
@@ -113,66 +110,6 @@ def _statements(dialect: str, nearby: bool = False):
     )
 
 
-class _DriverStatement:
-    """A statement rendered once for the driver, with the conversions SQLAlchemy would
-    apply to its parameters (UTC timestamps, geometry, JSON) and to its columns."""
-
-    def __init__(self, statement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.dialect = dialect
-        self.types = [c.type.dialect_impl(dialect) for c in statement.selected_columns]
-        self.binds = [(name, process) for name, bind in compiled.binds.items()
-                      if (process := bind.type.dialect_impl(dialect).bind_processor(dialect))]
-        self.results: list[Callable[[Any], Any] | None] | None = None
-
-    def run(self, conn: Connection, values: dict[str, Any]) -> list[tuple]:
-        """Execute on ``conn``'s own driver cursor, in ``conn``'s transaction (if any)."""
-        self._convert(values)
-        driver = conn.connection.driver_connection
-        try:
-            with driver.cursor() as cursor:
-                cursor.execute(self.sql, values)
-                return self._rows(cursor.fetchall(), cursor.description)
-        except psycopg.Error:
-            if driver.broken:  # as SQLAlchemy does on a disconnect: never pool it again
-                conn.invalidate()
-            raise
-
-    async def run_async(self, conn: AsyncConnection, values: dict[str, Any]) -> list[tuple]:
-        """``run`` on an asyncio connection (psycopg's own asyncio driver underneath)."""
-        self._convert(values)
-        driver = (await conn.get_raw_connection()).driver_connection
-        try:
-            async with driver.cursor() as cursor:
-                await cursor.execute(self.sql, values)
-                return self._rows(await cursor.fetchall(), cursor.description)
-        except psycopg.Error:
-            if driver.broken:
-                await conn.invalidate()
-            raise
-
-    def _convert(self, values: dict[str, Any]) -> None:
-        for name, process in self.binds:
-            values[name] = process(values[name])
-
-    def _rows(self, rows: list[tuple], description) -> list[tuple]:
-        if self.results is None:  # a column's processor may depend on its type oid
-            self.results = [t.result_processor(self.dialect, d.type_code)
-                            for t, d in zip(self.types, description, strict=True)]
-        return [tuple(v if f is None or v is None else f(v)
-                      for f, v in zip(self.results, row, strict=True)) for row in rows]
-
-
-@cache
-def _driver_statement(dialect: Dialect, nearby: bool) -> _DriverStatement:
-    # PostgreSQL's chained INSERT is run on the driver's cursor: SQLAlchemy's per-execution
-    # work (execution context, per-parameter processing loop, result wrapping) cost as much
-    # Python as everything else the INSERT needs. The SQL and every conversion are taken
-    # from SQLAlchemy's own compilation and types, once per engine.
-    return _DriverStatement(_statements(dialect.name, nearby), dialect)
-
-
 def _bound(obj: Any, table: Table, prefix: str) -> dict[str, Any]:
     """Every column value of a transient model object, as the statements' parameters."""
     state = inspect(obj).dict
@@ -190,7 +127,7 @@ def insert_report(session: Session, incident: Incident, step: IncidentStep,
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         values = _chained_values(incident, step, reporter, queued, nearby)
-        rows = _driver_statement(conn.dialect, nearby is not None).run(conn, values)
+        rows = conn.execute(_statements(conn.dialect.name, nearby is not None), values).all()
         return _written(incident, step, reporter, rows, nearby)
     new_incident, new_step, new_reporter = _statements(conn.dialect.name)
     values = {**_bound(incident, INCIDENTS, "i_"), **_bound(step, STEPS, "s_"),
@@ -214,8 +151,8 @@ async def insert_report_async(conn: AsyncConnection, incident: Incident, step: I
     """``insert_report`` on PostGIS through an asyncio connection: the same one statement,
     awaited on the event loop instead of blocking a thread."""
     values = _chained_values(incident, step, reporter, queued, nearby)
-    statement = _driver_statement(conn.sync_connection.dialect, nearby is not None)
-    rows = await statement.run_async(conn, values)
+    statement = _statements(conn.dialect.name, nearby is not None)
+    rows = (await conn.execute(statement, values)).all()
     return _written(incident, step, reporter, rows, nearby)
 
 
