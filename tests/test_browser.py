@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import uvicorn
 from playwright.sync_api import sync_playwright
+from sqlalchemy import func, select
 
 from grid.api.app import create_app
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.incidents.models import Incident
 from grid.spatial.chinacrs import wgs84_to_gcj02
 from tests.conftest import auth
 
@@ -386,6 +388,8 @@ def test_phone_report_online_and_offline(server, browser, tokens, demo, client, 
     page.locator("#send").click()
     page.wait_for_function("document.body.dataset.drafts === '1'", timeout=5000)
     _shot(page, f"report-offline-{backend}")
+    draft = page.evaluate("gridReport.drafts().then(list => list[0])")
+    assert len(draft["once"]) == 32  # its Idempotency-Key, kept with the draft
     context.set_offline(False)
     page.evaluate("gridReport.flush()")  # also fired by the 'online' event
     page.wait_for_function(f"document.body.dataset.sent > {first}", timeout=10000)
@@ -393,6 +397,12 @@ def test_phone_report_online_and_offline(server, browser, tokens, demo, client, 
     got = client.get(f"/api/v1/incidents/{second}", headers=auth(tokens["street"])).json()
     assert got["description"].startswith("离线草稿")
     assert page.evaluate("gridReport.drafts().then(list => list.length)") == 0
+    # The page closed after the server had the report but before the draft was deleted: the
+    # same draft sent again is answered with the case already filed, not filed twice.
+    assert page.evaluate("d => gridReport.send(d).then(inc => inc.id)", draft) == second
+    with demo.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Incident).where(
+            Incident.client_key.like(f"%:{draft['once']}"))) == 1
     _local_only(requests, server)
     assert not errors, errors
     context.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Header, Query, Request, UploadFile
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
 from grid.api.schemas import (
@@ -184,17 +186,28 @@ def overdue_report_ins(svc: Svc, user: CurrentUser,
     return [public(svc, i, now) for i in seen.values()]
 
 
-@router.post("", response_model=IncidentDetail, status_code=201, summary="上报 report")
-async def report(request: Request, user: CachedUser, body: IncidentCreate) -> Response:
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=100,
+    description="同一上报重发时不重复立案 a key per report: sent again with the same key (by "
+                "the same account), the case already filed is answered (200) instead of a "
+                "new one")]
+
+
+@router.post("", response_model=IncidentDetail, status_code=201, summary="上报 report",
+             responses={200: {"description": "已立案 (Idempotency-Key seen before): the case "
+                              "filed by the first send"}})
+async def report(request: Request, user: CachedUser, body: IncidentCreate,
+                 idempotency_key: IdempotencyKey = None) -> Response:
     """网格发现: report a problem at a place; its owners are found by locate."""
     state = request.app.state
     svc: Services = state.services
+    key = None if idempotency_key is None else f"{user.id}:{idempotency_key}"
     # The hot write, on PostGIS with coordinates and no attachments, once the place
     # directory answers from memory: checked, placed and shaped on the event loop, its one
     # statement awaited there (asyncio pool, grid.db.Database.open_async). No thread: the
     # work is Python holding the GIL, so a thread only added its hand-offs and turns on the
     # GIL to each request (measured: ~0.17 ms of CPU per report).
-    if svc.db.has_async and not body.attachments and body.lon is not None \
+    if svc.db.has_async and key is None and not body.attachments and body.lon is not None \
             and body.lat is not None:
         fields = body.model_dump(exclude={"crs"})
         # Phones send GCJ-02/BD-09; the ladder locates in storage coordinates (CGCS2000).
@@ -212,12 +225,38 @@ async def report(request: Request, user: CachedUser, body: IncidentCreate) -> Re
     # wait on the event loop: more threads only take turns on the GIL, and each turn costs.
     if getattr(state, "report_limiter", None) is None:  # made on the event loop, once
         state.report_limiter = anyio.CapacityLimiter(svc.settings.report_concurrency)
-    return await anyio.to_thread.run_sync(_report, svc, user, body,
-                                          limiter=state.report_limiter)
+    return await anyio.to_thread.run_sync(_report_once if key else _report, svc, user, body,
+                                          key, limiter=state.report_limiter)
 
 
-def _report(svc: Services, user, body: IncidentCreate) -> Response:
+def _report_once(svc: Services, user, body: IncidentCreate, key: str) -> Response:
+    """A report with an idempotency key: the case filed earlier with the key, if any (a
+    draft sent again after the page lost the first answer), else a new one. Two sends
+    racing: the unique index refuses the second INSERT, which then answers the first's case."""
+    with svc.db.read() as session:
+        if (earlier := _filed(session, key)) is not None:
+            return _replayed(svc, session, earlier)
+    try:
+        return _report(svc, user, body, key)
+    except IntegrityError:
+        with svc.db.read() as session:
+            if (earlier := _filed(session, key)) is None:
+                raise
+            return _replayed(svc, session, earlier)
+
+
+def _filed(session, key: str) -> Incident | None:
+    return session.scalars(select(Incident).where(Incident.client_key == key)).first()
+
+
+def _replayed(svc: Services, session, incident: Incident) -> Response:
+    return Response(detail(svc, session, incident).model_dump_json(), status_code=200,
+                    media_type="application/json", headers={"Idempotent-Replayed": "true"})
+
+
+def _report(svc: Services, user, body: IncidentCreate, key: str | None = None) -> Response:
     fields = body.model_dump()
+    fields["client_key"] = key
     crs = fields.pop("crs", None)
     # Without attachments to link, a report writes one statement (grid.incidents.inserts),
     # which on PostGIS also finds the possible duplicates.

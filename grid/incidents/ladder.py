@@ -229,11 +229,14 @@ class Ladder:
         placed: tuple[int, dict[Level, str | None]] | None = None,
         suggest: bool = True,
         session: Session | None = None,
+        client_key: str | None = None,
     ) -> NewReport:
         """A report checked (role, source, category, scope), placed and built, not yet
         written. ``placed`` = (version id, codes) when the point was already located in the
         active version (``grid.spatial.places``); otherwise it is located here, through
-        ``session`` (required then, and to name the nearest grid of a point outside all)."""
+        ``session`` (required then, and to name the nearest grid of a point outside all).
+        ``client_key`` (account id and ``Idempotency-Key``) is stored, unique: a second
+        INSERT with it is refused by the database."""
         now = now or utcnow()
         if actor.role not in ROLE_RANK:
             raise Forbidden(f"角色 {actor.role} 不能上报事件 role {actor.role} cannot report")
@@ -270,7 +273,7 @@ class Ladder:
             created_at=now, updated_at=now,
             due_at=self.deadline(kind.code, kind.start_level, now),
             rating=None, merged_into=None, row_version=1, reopen_count=0,
-            late=False, callbacks=0, satisfied_callbacks=0,
+            late=False, callbacks=0, satisfied_callbacks=0, client_key=client_key,
         )
         step = IncidentStep(
             at=now, action="report", actor=actor.name, actor_role=actor.role,

@@ -34,6 +34,7 @@ class Incident(Base):
     __table_args__ = (
         Index("ix_incident_state_level_due", "state", "level", "due_at"),
         Index("ix_incident_grid", "grid_code"),
+        Index("ux_incident_client_key", "client_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,6 +65,9 @@ class Incident(Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     callbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     satisfied_callbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The reporting account's id and the ``Idempotency-Key`` its report was sent with: a
+    #: report sent again with the same key answers this case instead of filing another.
+    client_key: Mapped[str | None] = mapped_column(String(140), nullable=True)
 
     __mapper_args__ = {"version_id_col": row_version}
 

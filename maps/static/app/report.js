@@ -152,7 +152,7 @@
         return run('readwrite', function (s) { return s.put(draft); }).catch(function () {
           var list = local().filter(function (d) { return d.key !== draft.key; });
           draft.key = draft.key || Date.now() + Math.random();
-          list.push({key: draft.key, body: draft.body, photo: null});
+          list.push({key: draft.key, once: draft.once, body: draft.body, photo: null});
           keep(list);
         });
       },
@@ -172,9 +172,21 @@
     });
   }
 
-  // Resolves to the created incident; rejects with {offline: true} when the network is down.
-  function send(body) {
-    return api('/incidents', {method: 'POST', headers: {'Content-Type': 'application/json'},
+  // A random key per draft (128 bits, hex), sent as Idempotency-Key: a draft sent again after
+  // the page lost the first answer gets the case already filed, not a second one.
+  // crypto.getRandomValues works on plain-http intranet pages (randomUUID needs https).
+  function newKey() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
+  }
+
+  // Resolves to the incident (created, or filed before under the same key); rejects with
+  // {offline: true} when the network is down.
+  function send(body, once) {
+    var headers = {'Content-Type': 'application/json'};
+    if (once) { headers['Idempotency-Key'] = once; }
+    return api('/incidents', {method: 'POST', headers: headers,
       body: JSON.stringify(body)}).catch(function () { throw {offline: true}; }).then(function (r) {
       return r.json().then(function (data) {
         if (!r.ok) { throw {message: data.message || r.statusText}; }
@@ -210,7 +222,7 @@
         draft.photo = null;
         return Drafts.put(draft);
       });
-    return uploaded.then(function () { return send(draft.body); }).then(function (inc) {
+    return uploaded.then(function () { return send(draft.body, draft.once); }).then(function (inc) {
       return Drafts.remove(draft.key).then(function () { done(); return inc; });
     }, function (err) { done(); throw err; });
   }
@@ -256,7 +268,8 @@
     }
     var read = file ? file.arrayBuffer() : Promise.resolve(null);
     read.then(function (data) {
-      var draft = {body: body, photo: file ? {data: data, type: file.type, name: file.name} : null};
+      var draft = {body: body, once: newKey(),
+        photo: file ? {data: data, type: file.type, name: file.name} : null};
       // Every report is a draft until the server has it: a dropped network loses nothing.
       return Drafts.put(draft).then(function (key) {
         draft.key = draft.key || key;
@@ -281,5 +294,6 @@
   window.addEventListener('online', flush);
   setInterval(flush, 15000);
   flush();
-  window.gridReport = {flush: flush, drafts: function () { return Drafts.all(); }};
+  window.gridReport = {flush: flush, drafts: function () { return Drafts.all(); },
+    send: sendDraft};
 })();
