@@ -54,6 +54,11 @@ def test_a_report_sent_again_with_its_key_is_filed_once(demo, tokens):
         assert plain[0].json()["id"] != plain[1].json()["id"]
         assert api.post("/api/v1/incidents", json=body, headers={
             **auth(tokens["street"]), "Idempotency-Key": "x" * 101}).status_code == 422
+        # The key used again for a different report: refused, not answered with the first.
+        for change in ({"description": "another problem"}, {"category": "Z001"},
+                       {"lon": body["lon"] + 0.0001}):
+            reused = api.post("/api/v1/incidents", json={**body, **change}, headers=keyed)
+            assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["message"]
     assert _filed(demo, key) == 2
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import anyio
 from fastapi import APIRouter, Header, Query, Request, UploadFile
 from fastapi.responses import Response
+from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -235,21 +236,34 @@ def _report_once(svc: Services, user, body: IncidentCreate, key: str) -> Respons
     racing: the unique index refuses the second INSERT, which then answers the first's case."""
     with svc.db.read() as session:
         if (earlier := _filed(session, key)) is not None:
-            return _replayed(svc, session, earlier)
+            return _replayed(svc, session, earlier, body)
     try:
         return _report(svc, user, body, key)
     except IntegrityError:
         with svc.db.read() as session:
             if (earlier := _filed(session, key)) is None:
                 raise
-            return _replayed(svc, session, earlier)
+            return _replayed(svc, session, earlier, body)
 
 
 def _filed(session, key: str) -> Incident | None:
     return session.scalars(select(Incident).where(Incident.client_key == key)).first()
 
 
-def _replayed(svc: Services, session, incident: Incident) -> Response:
+def _replayed(svc: Services, session, incident: Incident, body: IncidentCreate) -> Response:
+    """The case filed earlier under the key — if this is the same report: a key used again
+    for a different one is refused (422, as the IETF Idempotency-Key draft asks), not
+    answered with a case the client did not mean."""
+    same = (incident.category, incident.description, incident.source) == (
+        body.category, body.description, body.source)
+    if same and body.lon is not None and body.lat is not None:
+        x, y = to_storage(body.lon, body.lat, body.crs)
+        point = to_shape(incident.geom)
+        same = abs(point.x - x) < 1e-7 and abs(point.y - y) < 1e-7
+    if not same:
+        raise InvalidInput(
+            "Idempotency-Key 已用于另一份上报 this Idempotency-Key was already used for a "
+            f"different report (incident {incident.id}); use a new key per report")
     return Response(detail(svc, session, incident).model_dump_json(), status_code=200,
                     media_type="application/json", headers={"Idempotent-Replayed": "true"})
 
