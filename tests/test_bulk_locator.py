@@ -188,3 +188,18 @@ def test_single_point_locate_agrees_with_the_array_path(locators, special_points
     for i, (lon, lat) in enumerate(points):
         assert backbone.locate(float(lon), float(lat)) == {
             level: expected[level][i] for level in SPATIAL_LEVELS}, (lon, lat)
+
+
+def test_index_built_in_threads_is_the_one_built_alone(locators, monkeypatch):
+    """The boundary cells' candidates are searched in chunks shared among threads: with
+    chunks made small (many of them, finished out of order), the index is identical."""
+    from grid.spatial import bulk
+
+    backbone, _ = locators
+    grid = backbone.levels[Level.grid]
+    alone = bulk.CellIndex.build(grid.codes, grid.geoms, threads=1)
+    monkeypatch.setattr(bulk, "_BOX_CHUNK", 997)
+    shared = bulk.CellIndex.build(grid.codes, grid.geoms, threads=3)
+    assert len(shared.cand_ptr) > 20 * 997  # many chunks
+    for name in ("cells", "cand_ptr", "cand_idx"):
+        assert np.array_equal(getattr(alone, name), getattr(shared, name)), name

@@ -25,6 +25,7 @@ bounded (4 bytes a cell plus the candidate lists).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,8 @@ _MAX_EDGES = 8
 _ORIENTATION_EPS = 1e-14
 # Points placed per step: a chunk's arrays stay in the CPU caches across the four levels.
 _CHUNK = 1 << 17
+# Boundary cells whose candidates are searched per step (a box each) when an index is built.
+_BOX_CHUNK = 1 << 20
 
 
 @dataclass
@@ -68,14 +71,16 @@ class CellIndex:
     @classmethod
     def build(cls, codes, geoms, *, cell_size: float | None = None,
               cells_per_width: float | None = None, cells_per_polygon: int = 1024,
-              min_cells: int = 4_000_000, max_cells: int = 32_000_000) -> CellIndex:
+              min_cells: int = 4_000_000, max_cells: int = 32_000_000,
+              threads: int | None = None) -> CellIndex:
         """Index polygons (sorted here by code) on a raster of ``cells_per_width`` cells across a
         typical polygon (median √area), capped at ``max_cells`` cells.
 
         By default the raster has ``cells_per_polygon`` cells a polygon (between ``min_cells``
         and ``max_cells``; at least 6 across a polygon): the share of boundary cells — points
         needing an exact test — falls as ~3 / cells_per_width, while memory is 4 bytes a cell
-        (a 1,000,000-building level: 32M cells, 128 MB).
+        (a 1,000,000-building level: 32M cells, 128 MB). ``threads`` (default: one per core)
+        share the boundary cells' candidate search.
         """
         if cells_per_width is None:
             target = min(max(cells_per_polygon * len(codes), min_cells), max_cells)
@@ -98,8 +103,9 @@ class CellIndex:
         while nx * ny > max_cells:  # int() rounding can overshoot the cap by a row or column
             size *= 1.01
             nx, ny = int(width / size) + 1, int(height / size) + 1
-        index = cls(codes, geoms, x0, y0, size, nx, ny, *_raster(geoms, x0, y0, size, nx, ny),
-                    *_ring_table(geoms))
+        threads = threads or os.cpu_count() or 1
+        index = cls(codes, geoms, x0, y0, size, nx, ny,
+                    *_raster(geoms, x0, y0, size, nx, ny, threads), *_ring_table(geoms))
         index.warm_up()
         return index
 
@@ -279,7 +285,7 @@ def _lowest_covering(tree, geoms_count: int, points) -> np.ndarray:
     return found
 
 
-def _raster(geoms, x0, y0, size, nx, ny):
+def _raster(geoms, x0, y0, size, nx, ny, threads: int = 1):
     """The cell labels and the boundary cells' candidate lists (see CellIndex)."""
     tree = shapely.STRtree(geoms)
     is_boundary = _boundary_cells(geoms, x0, y0, size, nx, ny)
@@ -295,12 +301,22 @@ def _raster(geoms, x0, y0, size, nx, ny):
     cells = _lowest_covering(tree, len(geoms), centres)[np.maximum(run_id, 0)].astype(np.int32)
     cells[boundary] = -2 - np.arange(len(boundary), dtype=np.int32)
     # Candidates of a boundary cell: every polygon meeting its enlarged box, in code order.
-    bx, by = boundary % nx, boundary // nx
-    boxes = shapely.box(x0 + bx * size - _EPS, y0 + by * size - _EPS,
-                        x0 + (bx + 1) * size + _EPS, y0 + (by + 1) * size + _EPS)
-    cell_idx, poly_idx = tree.query(boxes, predicate="intersects")
-    order = np.lexsort((poly_idx, cell_idx))
-    cell_idx, poly_idx = cell_idx[order], poly_idx[order]
+    # Made a chunk of cells at a time (tens of millions of boxes for a city's buildings),
+    # shared among threads: shapely's box and the tree's query release the GIL.
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def candidates(part: slice) -> None:
+        bx, by = boundary[part] % nx, boundary[part] // nx
+        boxes = shapely.box(x0 + bx * size - _EPS, y0 + by * size - _EPS,
+                            x0 + (bx + 1) * size + _EPS, y0 + (by + 1) * size + _EPS)
+        cell_idx, poly_idx = tree.query(boxes, predicate="intersects")
+        order = np.lexsort((poly_idx, cell_idx))
+        found.append((part.start, cell_idx[order] + part.start, poly_idx[order]))
+
+    _by_chunks(len(boundary), candidates, threads, _BOX_CHUNK)
+    found.sort(key=lambda item: item[0])  # chunks in cell order: concatenated, still sorted
+    cell_idx = np.concatenate([f[1] for f in found] or [np.empty(0, np.int64)])
+    poly_idx = np.concatenate([f[2] for f in found] or [np.empty(0, np.int64)])
     cand_ptr = np.zeros(len(boundary) + 1, dtype=np.int64)
     np.cumsum(np.bincount(cell_idx, minlength=len(boundary)), out=cand_ptr[1:])
     return cells, cand_ptr, poly_idx.astype(np.int32)
@@ -395,9 +411,9 @@ class BulkLocator:
         return found, on_edge
 
 
-def _by_chunks(count: int, work, threads: int) -> None:
+def _by_chunks(count: int, work, threads: int, chunk: int = _CHUNK) -> None:
     """Call ``work(slice)`` for each chunk of ``count`` rows, on ``threads`` threads."""
-    parts = [slice(start, min(start + _CHUNK, count)) for start in range(0, count, _CHUNK)]
+    parts = [slice(start, min(start + chunk, count)) for start in range(0, count, chunk)]
     if threads <= 1 or len(parts) < 2:
         for part in parts:
             work(part)
