@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from geoalchemy2.shape import to_shape
 from sqlalchemy.orm import Session
 
 from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.spatial.crs import to_metres
+from grid.spatial.write import level_shapes
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,10 @@ class Locator:
     @classmethod
     def from_db(cls, session: Session, version_id: int) -> Locator:
         """Build the index of every spatial level of ``version_id``."""
-        levels = {}
-        for level in SPATIAL_LEVELS:
-            units = store.units(session, version_id, level)
-            levels[level] = LevelIndex([u.code for u in units], [to_shape(u.geom) for u in units])
+        # Codes and WKB in one plain query per level, parsed in one call: loading Unit
+        # objects through the ORM took 26 of 37 s for a city's 1,000,000 buildings.
+        levels = {level: LevelIndex(*level_shapes(session, version_id, level))
+                  for level in SPATIAL_LEVELS}
         return cls(version_id, levels)
 
     def locate_many(self, lons, lats) -> dict[Level, np.ndarray]:
