@@ -22,6 +22,7 @@ from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVELS, SPATIAL_LEVELS
 from grid.hierarchy.models import BoundaryVersion, Unit
+from grid.spatial.write import alive_in, shapes, wkb
 
 
 @dataclass
@@ -41,9 +42,37 @@ class LevelDiff:
                 "unchanged": self.unchanged}
 
 
-def _rows(session: Session, version_id: int) -> dict[str, Unit]:
-    query = select(Unit).where(store.alive_in(version_id)).order_by(Unit.code)
-    return {u.code: u for u in session.scalars(query)}
+def _keys(session: Session, version_id: int) -> dict[str, tuple[int, str]]:
+    """code → (row id, level) of every unit of a version, in one plain query (no ORM
+    objects: a city's version has a million buildings)."""
+    t = Unit.__table__.c
+    rows = session.execute(select(t.code, t.id, t.level).where(alive_in(t, version_id)))
+    return {code: (uid, level) for code, uid, level in rows}
+
+
+#: Ids per ``IN (…)`` list (SQLite binds at most 32,766 parameters).
+_IDS = 5_000
+
+
+@dataclass
+class _Row:
+    name: str
+    parent_code: str | None
+    attrs: Any
+    geom: shapely.Geometry | None
+
+
+def _details(session: Session, ids: list[int]) -> dict[int, _Row]:
+    """Name, parent, attributes and shape of the rows ``ids`` (only the rows that differ
+    between the versions are read whole)."""
+    t = Unit.__table__.c
+    found: dict[int, _Row] = {}
+    for start in range(0, len(ids), _IDS):
+        rows = session.execute(select(t.id, t.name, t.parent_code, t.attrs, wkb(t.geom))
+                               .where(t.id.in_(ids[start:start + _IDS]))).all()
+        for row, geom in zip(rows, shapes([r[4] for r in rows]), strict=True):
+            found[row[0]] = _Row(row[1], row[2], row[3], geom)
+    return found
 
 
 #: The CGCS2000 ellipsoid: areas are measured on it from lon/lat, in m², with no projection.
@@ -54,10 +83,10 @@ def _area(geom) -> float:
     return abs(_GEOD.geometry_area_perimeter(geom)[0])
 
 
-def _area_change(old: Unit, new: Unit) -> float:
+def _area_change(old: _Row, new: _Row) -> float:
     if old.geom is None or new.geom is None:
         return 0.0
-    a, b = to_shape(old.geom), to_shape(new.geom)
+    a, b = old.geom, new.geom
     changed = shapely.symmetric_difference(a, b)
     return 0.0 if changed.is_empty else 100.0 * _area(changed) / max(_area(a), 1e-9)
 
@@ -67,23 +96,29 @@ def diff(session: Session, old_id: int, new_id: int) -> dict[str, LevelDiff]:
     ``new_id``, by level. A carried-over row is unchanged without looking at it."""
     store.get_version(session, old_id)
     store.get_version(session, new_id)
-    old, new = _rows(session, old_id), _rows(session, new_id)
+    old, new = _keys(session, old_id), _keys(session, new_id)
     result = {level.value: LevelDiff() for level in LEVELS}
-    for code, unit in new.items():
-        before = old.get(code)
-        entry = result[unit.level]
-        if before is None:
+    differing = [(code, before[0], row[0]) for code, row in new.items()
+                 if (before := old.get(code)) is not None and before[0] != row[0]]
+    rows = _details(session, [i for _, a, b in differing for i in (a, b)])
+    changed = {code: (rows[a], rows[b]) for code, a, b in differing}
+    for code, (_, level) in sorted(new.items()):
+        entry = result[level]
+        if code not in old:
             entry.added.append(code)
-        elif before.id == unit.id:
-            entry.unchanged += 1
-        elif (before.name, before.parent_code, before.attrs) == (
-                unit.name, unit.parent_code, unit.attrs) and _area_change(before, unit) == 0:
+        elif code not in changed:  # the same row, carried over
             entry.unchanged += 1
         else:
-            entry.changed[code] = _area_change(before, unit)
-    for code, unit in old.items():
+            before, unit = changed[code]
+            area = _area_change(before, unit)
+            if (before.name, before.parent_code, before.attrs) == (
+                    unit.name, unit.parent_code, unit.attrs) and area == 0:
+                entry.unchanged += 1
+            else:
+                entry.changed[code] = area
+    for code, (_, level) in sorted(old.items()):
         if code not in new:
-            result[unit.level].removed.append(code)
+            result[level].removed.append(code)
     return result
 
 
