@@ -199,3 +199,22 @@ def test_garbled_name_prefilter_covers_every_mojibake_pattern():
         match = MOJIBAKE.search(f"名{sample}称")
         assert match and validate._MOJIBAKE_FIRST.match(match.group())
     assert len(MOJIBAKE.pattern.split("|")) == 5  # a new branch needs a sample above
+
+
+def test_level_extent_and_frame_match_the_units(demo):
+    """The collection extent (one aggregate in the database) and the export frame (one plain
+    query) agree with the units read one by one through the ORM."""
+    from grid.spatial.export import level_extent, level_frame
+
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        for level in (Level.street, Level.grid, Level.building):
+            units = store.units(session, version, level)
+            one_by_one = [store.shape_of(u) for u in units]
+            expected = [round(float(v), 7) for v in shapely.total_bounds(one_by_one)]
+            assert level_extent(session, version, level) == expected
+            frame = level_frame(session, version, level)
+            assert frame["code"].tolist() == [u.code for u in units]
+            assert frame["parent_code"].tolist() == [u.parent_code or "" for u in units]
+            assert shapely.equals_exact(frame.geometry.array, one_by_one, 0).all()
+        assert level_extent(session, 10**6, Level.building) is None  # a version with none

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import shapely
 from geoalchemy2 import functions as gfn
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import box, mapping
@@ -23,18 +22,23 @@ from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.hierarchy.models import Unit
+from grid.spatial.write import alive_in, shapes, wkb
 
 FORMATS = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile"}
 
 
 def level_frame(session: Session, version_id: int, level: Level) -> gpd.GeoDataFrame:
-    """The units of ``level`` in ``version_id`` as a frame: code, name, parent_code, geometry."""
+    """The units of ``level`` in ``version_id`` as a frame: code, name, parent_code, geometry
+    (one plain query, geometry parsed in one call: a city's level is a million rows)."""
     store.get_version(session, version_id)
-    units = store.units(session, version_id, level)
+    t = Unit.__table__.c
+    rows = session.execute(select(t.code, t.name, t.parent_code, wkb(t.geom))
+                           .where(alive_in(t, version_id), t.level == level.value)
+                           .order_by(t.code)).all()
     return gpd.GeoDataFrame(
-        {"code": [u.code for u in units], "name": [u.name for u in units],
-         "parent_code": [u.parent_code or "" for u in units]},
-        geometry=[store.shape_of(u) for u in units], crs=STORAGE_SRID,
+        {"code": [r[0] for r in rows], "name": [r[1] for r in rows],
+         "parent_code": [r[2] or "" for r in rows]},
+        geometry=shapes([r[3] for r in rows]), crs=STORAGE_SRID,
     )
 
 
@@ -127,8 +131,19 @@ def incident_features(session: Session, scope: str | None,
 
 
 def level_extent(session: Session, version_id: int, level: Level) -> list[float] | None:
-    """Bounding box (lon/lat) of a level in a version, or None when it is empty."""
-    shapes = [store.shape_of(u) for u in store.units(session, version_id, level)]
-    if not shapes:
+    """Bounding box (lon/lat) of a level in a version, or None when it is empty: one
+    aggregate in the database (every collection listing asks for it)."""
+    t = Unit.__table__.c
+    if session.get_bind().dialect.name == "postgresql":
+        box = select(func.ST_Extent(t.geom).label("e")).where(
+            alive_in(t, version_id), t.level == level.value).subquery()
+        corners = select(func.ST_XMin(box.c.e), func.ST_YMin(box.c.e), func.ST_XMax(box.c.e),
+                         func.ST_YMax(box.c.e))
+    else:  # SpatiaLite: each geometry's MBR, aggregated
+        corners = select(func.min(func.MbrMinX(t.geom)), func.min(func.MbrMinY(t.geom)),
+                         func.max(func.MbrMaxX(t.geom)), func.max(func.MbrMaxY(t.geom))
+                         ).where(alive_in(t, version_id), t.level == level.value)
+    found = session.execute(corners).one()
+    if found[0] is None:
         return None
-    return [round(float(v), 7) for v in shapely.total_bounds(shapes)]
+    return [round(float(v), 7) for v in found]
