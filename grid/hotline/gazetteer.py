@@ -16,11 +16,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.hierarchy.models import Unit
 from grid.hotline.normalize import ParsedAddress, core_name, fold, parse
+from grid.spatial.write import alive_in
 
 _NUMBER = re.compile(r"(\d+)(?:号楼|栋|幢|座|号)$")
 #: Auto-place at or above this score …
@@ -133,20 +135,28 @@ class Gazetteer:
     @classmethod
     def from_session(cls, session: Session, version_id: int, **kwargs) -> Gazetteer:
         """The gazetteer of one boundary version's buildings."""
-        communities = {u.code: u.name for u in store.units(session, version_id, Level.community)}
-        grids = {u.code: u.parent_code for u in store.units(session, version_id, Level.grid)}
+        # Plain rows, not Unit objects: a city's version has a million buildings.
+        t = Unit.__table__.c
+
+        def rows(level: Level):
+            return session.execute(select(t.code, t.name, t.parent_code, t.attrs).where(
+                alive_in(t, version_id), t.level == level.value).order_by(t.code)).all()
+
+        communities = {code: name for code, name, _, _ in rows(Level.community)}
+        grids = {code: parent for code, _, parent, _ in rows(Level.grid)}
         prefixes: set[str] = {"北京市", "北京"}
-        for street in store.units(session, version_id, Level.street):
-            prefixes.add(street.name)
-            prefixes.add(street.name.removesuffix("道"))  # 和平街道 is also said 和平街
-            prefixes.add(str(street.attrs.get("district") or ""))
+        for _, name, _, attrs in rows(Level.street):
+            prefixes.add(name)
+            prefixes.add(name.removesuffix("道"))  # 和平街道 is also said 和平街
+            prefixes.add(str((attrs or {}).get("district") or ""))
         entries = []
-        for unit in store.units(session, version_id, Level.building):
-            community = communities.get(grids.get(unit.parent_code or "", ""), "")
+        for code, name, parent, attrs in rows(Level.building):
+            attrs = attrs or {}
+            community = communities.get(grids.get(parent or "", ""), "")
             entries.append(BuildingEntry(
-                code=unit.code, name=unit.name, xiaoqu=str(unit.attrs.get("xiaoqu") or ""),
-                number=building_number(unit.name), community=community,
-                aliases=_aliases(unit.attrs.get("aliases")),
+                code=code, name=name, xiaoqu=str(attrs.get("xiaoqu") or ""),
+                number=building_number(name), community=community,
+                aliases=_aliases(attrs.get("aliases")),
             ))
         return cls(entries, tuple(prefixes), tuple(communities.values()), **kwargs)
 
