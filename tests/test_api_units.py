@@ -37,6 +37,26 @@ def test_units_geojson(client, tokens):
     assert 116 < lon < 117 and 39 < lat < 41  # lon/lat order, degrees
 
 
+def test_units_come_a_page_at_a_time(client, tokens):
+    """600 buildings in pages of 250: the Link header leads through them all, by code."""
+    headers = auth(tokens["street"])
+    everything = client.get("/api/v1/units", params={"level": "building", "limit": 10_000},
+                            headers=headers)
+    assert "link" not in everything.headers and len(everything.json()) == 600
+    url, params, codes = "/api/v1/units", {"level": "building", "limit": 250}, []
+    while url:
+        page = client.get(url, params=params, headers=headers)
+        codes += [u["code"] for u in page.json()]
+        url, params = page.links.get("next", {}).get("url"), None
+    assert codes == [u["code"] for u in everything.json()] and len(codes) == 600
+    geojson = client.get("/api/v1/units/geojson", params={"level": "building", "limit": 100,
+                                                          "offset": 500}, headers=headers)
+    assert [f["id"] for f in geojson.json()["features"]] == codes[500:600]
+    assert 'rel="next"' in geojson.headers["link"]  # a full page: there may be more
+    assert client.get("/api/v1/units", params={"limit": 10_001},
+                      headers=headers).status_code == 422
+
+
 def test_bad_level_and_unknown_unit(client, tokens):
     headers = auth(tokens["street"])
     bad = client.get("/api/v1/units", params={"level": "city"}, headers=headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
@@ -44,25 +44,46 @@ def _public(session, units: list[Unit]) -> list[UnitPublic]:
     ]
 
 
+#: Units per page of ``/units`` and ``/units/geojson``: a city's building level is a million.
+Limit = Annotated[int, Query(ge=1, le=10_000, description="每页单元数 units per page")]
+Offset = Annotated[int, Query(ge=0, description="跳过 units skipped (paging)")]
+
+
+def _page(request: Request, response: Response, found: list, limit: int, offset: int
+          ) -> list:
+    """Set ``Link: <…>; rel="next"`` (RFC 8288) when the page is full: there may be more."""
+    if len(found) == limit:
+        following = request.url.include_query_params(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return found
+
+
 @router.get("/units", response_model=list[UnitPublic], summary="列出单元 list units")
 def list_units(
-    session: ReadSession, user: CurrentUser,
+    request: Request, response: Response, session: ReadSession, user: CurrentUser,
     level: str | None = None, parent: str | None = None, version: VersionQuery = None,
+    limit: Limit = 1000, offset: Offset = 0,
 ) -> list[UnitPublic]:
-    """Units of a level and/or under a parent, in the active version (or ``version``)."""
+    """Units of a level and/or under a parent, in the active version (or ``version``), by
+    code, a page at a time (``Link`` header to the next page)."""
     version_id = _version(session, version)
-    found = store.units(session, version_id, level and parse_level(level), parent)
-    return _public(session, list(found))
+    found = list(store.units(session, version_id, level and parse_level(level), parent,
+                             limit=limit, offset=offset))
+    return _public(session, _page(request, response, found, limit, offset))
 
 
 @router.get("/units/geojson", summary="单元 GeoJSON units as GeoJSON")
 def units_geojson(
-    session: ReadSession, user: CurrentUser,
+    request: Request, response: Response, session: ReadSession, user: CurrentUser,
     level: str | None = None, parent: str | None = None, version: VersionQuery = None,
+    limit: Limit = 1000, offset: Offset = 0,
 ) -> dict:
-    """A FeatureCollection (EPSG:4490 lon/lat) of units of a level and/or under a parent."""
+    """A FeatureCollection (EPSG:4490 lon/lat) of units of a level and/or under a parent, a
+    page at a time (``Link`` header to the next page)."""
     version_id = _version(session, version)
-    found = store.units(session, version_id, level and parse_level(level), parent)
+    found = _page(request, response, list(store.units(
+        session, version_id, level and parse_level(level), parent, limit=limit,
+        offset=offset)), limit, offset)
     return {
         "type": "FeatureCollection",
         "features": [

@@ -136,9 +136,13 @@ def units(
     level: Level | None = None,
     parent_code: str | None = None,
     codes: Iterable[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> Sequence[Unit]:
-    """Units of a version, filtered by level, parent or codes, ordered by code."""
-    query = select(Unit).where(alive_in(version_id)).order_by(Unit.code)
+    """Units of a version, filtered by level, parent or codes, ordered by code; ``limit``
+    and ``offset`` page through them."""
+    query = select(Unit).where(alive_in(version_id)).order_by(Unit.code).limit(limit) \
+        .offset(offset or None)
     if level is not None:
         query = query.where(Unit.level == level.value)
     if parent_code is not None:
