@@ -34,6 +34,7 @@ from grid.residents.pii import (
     normalize_id,
     normalize_phone,
 )
+from grid.spatial.write import alive_in
 
 #: Accepted column headings (Chinese or English) → field.
 COLUMNS = {
@@ -160,10 +161,18 @@ class Buildings:
 
     def __init__(self, session: Session) -> None:
         version = store.require_active_version(session).id
-        self.by_code = {u.code: u for u in store.units(session, version, Level.building)}
+        # Plain rows (code, name, parent_code, attrs read as a Unit's), not Unit objects: a
+        # city has a million buildings and more resident groups.
+        t = Unit.__table__.c
+
+        def rows(level: Level):
+            return session.execute(select(t.code, t.name, t.parent_code, t.attrs).where(
+                alive_in(t, version), t.level == level.value).order_by(t.code)).all()
+
+        self.by_code = {u.code: u for u in rows(Level.building)}
         self.by_name = {_canonical(u.name): u for u in self.by_code.values()}
         self.groups: dict[str, list[Unit]] = {}
-        for group in store.units(session, version, Level.resident_group):
+        for group in rows(Level.resident_group):
             self.groups.setdefault(group.parent_code or "", []).append(group)
 
     def find(self, text: str) -> Unit:
