@@ -64,12 +64,17 @@ def make_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
+    return _postgres_engine(settings, create_engine)
+
+
+def _postgres_engine(settings: Settings, create):
+    """A PostgreSQL engine from ``create`` (``create_engine`` or ``create_async_engine``):
+    the pool sized by the settings, connections pinged when idle."""
     idle = settings.db_ping_idle_seconds
-    engine = create_engine(settings.database_url, pool_pre_ping=idle <= 0,
-                           pool_size=settings.db_pool_size,
-                           max_overflow=settings.db_max_overflow)
+    engine = create(settings.database_url, pool_pre_ping=idle <= 0,
+                    pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     if idle > 0:
-        _ping_when_idle(engine, idle)
+        _ping_when_idle(getattr(engine, "sync_engine", engine), idle)
     return engine
 
 
@@ -174,11 +179,7 @@ class Database:
         that loop ends: asyncio connections belong to one loop. SpatiaLite has none."""
         if self.is_spatialite or self._async_engine is not None:
             return
-        s = self.settings
-        engine = create_async_engine(s.database_url, pool_pre_ping=s.db_ping_idle_seconds <= 0,
-                                     pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
-        if s.db_ping_idle_seconds > 0:
-            _ping_when_idle(engine.sync_engine, s.db_ping_idle_seconds)
+        engine = _postgres_engine(self.settings, create_async_engine)
         self._async_base = engine
         self._async_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+import shapely
 from geoalchemy2 import functions as gfn
 from geoalchemy2.shape import from_shape, to_shape
 from shapely import Point
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Integer, and_, func, insert, literal, select, update
+from sqlalchemy import Integer, LargeBinary, Result, and_, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from grid.db import STORAGE_SRID
@@ -21,10 +23,49 @@ from grid.hierarchy.levels import Level
 from grid.hierarchy.models import BoundaryVersion, GridWorker, PartyOrg, Unit
 from grid.orm import utcnow
 
+#: Ids per ``IN (…)`` list (SQLite binds at most 32,766 parameters).
+IDS_PER_STATEMENT = 5_000
+#: The unit table's plain columns. Conditions on them serve ORM queries and plain ones alike;
+#: an ORM attribute in a plain ``select`` of columns would send its rows through the ORM.
+_UNIT = Unit.__table__.c
+
 
 def alive_in(version_id: int):
     """SQL condition: the unit row belongs to ``version_id``."""
-    return and_(Unit.version_low <= version_id, Unit.version_high >= version_id)
+    return and_(_UNIT.version_low <= version_id, _UNIT.version_high >= version_id)
+
+
+def wkb(column):
+    """A geometry column selected as plain WKB bytes (no wrapper object per row)."""
+    return gfn.ST_AsBinary(column, type_=LargeBinary)
+
+
+def shapes(blobs: Sequence) -> np.ndarray:
+    """Shapely geometries of WKB values in one call (None stays None)."""
+    raw = [None if b is None else bytes(b) for b in blobs]
+    return np.asarray(shapely.from_wkb(raw), dtype=object) if raw else np.empty(0, object)
+
+
+def unit_rows(session: Session, version_id: int, level: Level | None, *columns: str,
+              by_code: bool = True) -> Result:
+    """Plain rows of the named ``unit`` columns (``geom`` as WKB bytes) of a version's units,
+    of one level or all, by code unless ``by_code`` is false: no ORM object per row — a
+    city's level is a million. A result to iterate once (``.all()`` for a list: holding a
+    million rows in a list costs more than reading them)."""
+    chosen = [wkb(_UNIT.geom).label("geom") if c == "geom" else _UNIT[c] for c in columns]
+    query = select(*chosen).where(alive_in(version_id))
+    if by_code:
+        query = query.order_by(_UNIT.code)
+    if level is not None:
+        query = query.where(_UNIT.level == level.value)
+    return session.execute(query)
+
+
+def level_shapes(session: Session, version_id: int, level: Level
+                 ) -> tuple[list[str], np.ndarray]:
+    """Codes (sorted) and geometries of one level of a version, read in one query."""
+    rows = unit_rows(session, version_id, level, "code", "geom").all()
+    return [r.code for r in rows], shapes([r.geom for r in rows])
 
 
 # -- versions ---------------------------------------------------------------------------------

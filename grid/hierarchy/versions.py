@@ -22,7 +22,6 @@ from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVELS, SPATIAL_LEVELS
 from grid.hierarchy.models import BoundaryVersion, Unit
-from grid.spatial.write import alive_in, shapes, wkb
 
 
 @dataclass
@@ -45,13 +44,8 @@ class LevelDiff:
 def _keys(session: Session, version_id: int) -> dict[str, tuple[int, str]]:
     """code → (row id, level) of every unit of a version, in one plain query (no ORM
     objects: a city's version has a million buildings)."""
-    t = Unit.__table__.c
-    rows = session.execute(select(t.code, t.id, t.level).where(alive_in(t, version_id)))
-    return {code: (uid, level) for code, uid, level in rows}
-
-
-#: Ids per ``IN (…)`` list (SQLite binds at most 32,766 parameters).
-_IDS = 5_000
+    return {code: (uid, level) for code, uid, level in
+            store.unit_rows(session, version_id, None, "code", "id", "level", by_code=False)}
 
 
 @dataclass
@@ -67,10 +61,11 @@ def _details(session: Session, ids: list[int]) -> dict[int, _Row]:
     between the versions are read whole)."""
     t = Unit.__table__.c
     found: dict[int, _Row] = {}
-    for start in range(0, len(ids), _IDS):
-        rows = session.execute(select(t.id, t.name, t.parent_code, t.attrs, wkb(t.geom))
-                               .where(t.id.in_(ids[start:start + _IDS]))).all()
-        for row, geom in zip(rows, shapes([r[4] for r in rows]), strict=True):
+    for start in range(0, len(ids), store.IDS_PER_STATEMENT):
+        rows = session.execute(
+            select(t.id, t.name, t.parent_code, t.attrs, store.wkb(t.geom))
+            .where(t.id.in_(ids[start:start + store.IDS_PER_STATEMENT]))).all()
+        for row, geom in zip(rows, store.shapes([r[4] for r in rows]), strict=True):
             found[row[0]] = _Row(row[1], row[2], row[3], geom)
     return found
 

@@ -16,13 +16,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grid.hierarchy import store
 from grid.hierarchy.levels import Level
-from grid.hierarchy.models import Unit
 from grid.hotline.normalize import ParsedAddress, core_name, fold, parse
-from grid.spatial.write import alive_in
 
 _NUMBER = re.compile(r"(\d+)(?:号楼|栋|幢|座|号)$")
 #: Auto-place at or above this score …
@@ -135,12 +133,9 @@ class Gazetteer:
     @classmethod
     def from_session(cls, session: Session, version_id: int, **kwargs) -> Gazetteer:
         """The gazetteer of one boundary version's buildings."""
-        # Plain rows, not Unit objects: a city's version has a million buildings.
-        t = Unit.__table__.c
-
-        def rows(level: Level):
-            return session.execute(select(t.code, t.name, t.parent_code, t.attrs).where(
-                alive_in(t, version_id), t.level == level.value).order_by(t.code)).all()
+        def rows(level: Level):  # plain rows, not Unit objects: a city has a million
+            return store.unit_rows(session, version_id, level, "code", "name", "parent_code",
+                                   "attrs")
 
         communities = {code: name for code, name, _, _ in rows(Level.community)}
         grids = {code: parent for code, _, parent, _ in rows(Level.grid)}

@@ -34,7 +34,6 @@ from grid.residents.pii import (
     normalize_id,
     normalize_phone,
 )
-from grid.spatial.write import alive_in
 
 #: Accepted column headings (Chinese or English) → field.
 COLUMNS = {
@@ -163,11 +162,9 @@ class Buildings:
         version = store.require_active_version(session).id
         # Plain rows (code, name, parent_code, attrs read as a Unit's), not Unit objects: a
         # city has a million buildings and more resident groups.
-        t = Unit.__table__.c
-
         def rows(level: Level):
-            return session.execute(select(t.code, t.name, t.parent_code, t.attrs).where(
-                alive_in(t, version), t.level == level.value).order_by(t.code)).all()
+            return store.unit_rows(session, version, level, "code", "name", "parent_code",
+                                   "attrs")
 
         self.by_code = {u.code: u for u in rows(Level.building)}
         self.by_name = {_canonical(u.name): u for u in self.by_code.values()}

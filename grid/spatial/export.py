@@ -22,7 +22,6 @@ from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.hierarchy.models import Unit
-from grid.spatial.write import alive_in, shapes, wkb
 
 FORMATS = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile"}
 
@@ -31,14 +30,12 @@ def level_frame(session: Session, version_id: int, level: Level) -> gpd.GeoDataF
     """The units of ``level`` in ``version_id`` as a frame: code, name, parent_code, geometry
     (one plain query, geometry parsed in one call: a city's level is a million rows)."""
     store.get_version(session, version_id)
-    t = Unit.__table__.c
-    rows = session.execute(select(t.code, t.name, t.parent_code, wkb(t.geom))
-                           .where(alive_in(t, version_id), t.level == level.value)
-                           .order_by(t.code)).all()
+    rows = store.unit_rows(session, version_id, level, "code", "name", "parent_code",
+                           "geom").all()
     return gpd.GeoDataFrame(
-        {"code": [r[0] for r in rows], "name": [r[1] for r in rows],
-         "parent_code": [r[2] or "" for r in rows]},
-        geometry=shapes([r[3] for r in rows]), crs=STORAGE_SRID,
+        {"code": [r.code for r in rows], "name": [r.name for r in rows],
+         "parent_code": [r.parent_code or "" for r in rows]},
+        geometry=store.shapes([r.geom for r in rows]), crs=STORAGE_SRID,
     )
 
 
@@ -134,15 +131,15 @@ def level_extent(session: Session, version_id: int, level: Level) -> list[float]
     """Bounding box (lon/lat) of a level in a version, or None when it is empty: one
     aggregate in the database (every collection listing asks for it)."""
     t = Unit.__table__.c
+    where = (store.alive_in(version_id), t.level == level.value)
     if session.get_bind().dialect.name == "postgresql":
-        box = select(func.ST_Extent(t.geom).label("e")).where(
-            alive_in(t, version_id), t.level == level.value).subquery()
+        box = select(func.ST_Extent(t.geom).label("e")).where(*where).subquery()
         corners = select(func.ST_XMin(box.c.e), func.ST_YMin(box.c.e), func.ST_XMax(box.c.e),
                          func.ST_YMax(box.c.e))
     else:  # SpatiaLite: each geometry's MBR, aggregated
         corners = select(func.min(func.MbrMinX(t.geom)), func.min(func.MbrMinY(t.geom)),
                          func.max(func.MbrMaxX(t.geom)), func.max(func.MbrMaxY(t.geom))
-                         ).where(alive_in(t, version_id), t.level == level.value)
+                         ).where(*where)
     found = session.execute(corners).one()
     if found[0] is None:
         return None

@@ -48,12 +48,8 @@ from grid.spatial.write import (
     Existing,
     Plan,
     UnitWriter,
-    alive_in,
     attrs_json,
-    level_shapes,
     reparent_rows,
-    shapes,
-    wkb,
 )
 
 #: Parent-code columns accepted for resident groups, which have no polygon to place.
@@ -402,7 +398,7 @@ def apply_units(
     parent_level = PARENT_LEVEL[level]
     parent_codes, parent_geoms = [], np.empty(0, dtype=object)
     if parent_level is not None:
-        parent_codes, parent_geoms = level_shapes(session, version.id, parent_level)
+        parent_codes, parent_geoms = store.level_shapes(session, version.id, parent_level)
         if not parent_codes:
             raise LoadError(
                 f"版本 {version.id} 中没有上级层级 {parent_level} 的单元 version {version.id} "
@@ -597,17 +593,14 @@ def _reparent_children(session: Session, level: Level, version: BoundaryVersion,
     child = next((c for c, p in PARENT_LEVEL.items() if p == level), None)
     if child is None or child not in SPATIAL_LEVELS:
         return
-    t = Unit.__table__.c
-    rows = session.execute(
-        select(t.id, t.code, t.name, t.parent_code, t.version_low, wkb(t.geom))
-        .where(alive_in(t, version.id), t.level == child.value)
-        .order_by(t.code)).all()
+    rows = store.unit_rows(session, version.id, child, "id", "code", "name", "parent_code",
+                           "version_low", "geom").all()
     if not rows:
         return
     ids, codes, names, before, lows, elements = (
         np.asarray(column, dtype=object) for column in zip(*rows, strict=True))
-    geoms = shapes(elements)
-    parent_codes, parent_geoms = level_shapes(session, version.id, level)
+    geoms = store.shapes(elements)
+    parent_codes, parent_geoms = store.level_shapes(session, version.id, level)
     found = spatial_parents(geoms, ~shapely.is_missing(geoms), parent_codes, parent_geoms)
     moved = found != before
     orphan = moved & pd.isna(found)

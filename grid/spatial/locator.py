@@ -23,7 +23,6 @@ from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.spatial.crs import to_metres
-from grid.spatial.write import level_shapes
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class Locator:
         """Build the index of every spatial level of ``version_id``."""
         # Codes and WKB in one plain query per level, parsed in one call: loading Unit
         # objects through the ORM took 26 of 37 s for a city's 1,000,000 buildings.
-        levels = {level: LevelIndex(*level_shapes(session, version_id, level))
+        levels = {level: LevelIndex(*store.level_shapes(session, version_id, level))
                   for level in SPATIAL_LEVELS}
         return cls(version_id, levels)
 

@@ -36,8 +36,8 @@ from sqlalchemy import select, text
 from grid.db import STORAGE_SRID, Database
 from grid.hierarchy import store
 from grid.hierarchy.chain import ChainLink, OwnerChain, PartyOrgInfo, WorkerInfo
-from grid.hierarchy.levels import LEVELS, SPATIAL_LEVELS, Level
-from grid.hierarchy.models import GridWorker, PartyOrg, Unit
+from grid.hierarchy.levels import LEVELS, Level
+from grid.hierarchy.models import GridWorker, PartyOrg
 from grid.spatial.locate import Location, NearestGrid, locate_point
 from grid.spatial.locator import Locator, LocatorCache
 
@@ -158,12 +158,10 @@ SELECT (SELECT count(*) FROM party_org),
 
 def _names(session, version_id: int) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
     """Names of every unit of ``version_id`` (no geometry) and each building's groups."""
-    levels = [level.value for level in (*SPATIAL_LEVELS, Level.resident_group)]
     names: dict[str, tuple[str, str]] = {}
     groups: dict[str, list[str]] = {}
-    query = (select(Unit.level, Unit.code, Unit.name, Unit.parent_code)
-             .where(store.alive_in(version_id), Unit.level.in_(levels)).order_by(Unit.code))
-    for level, code, name, parent in session.execute(query):
+    for level, code, name, parent in store.unit_rows(session, version_id, None, "level",
+                                                     "code", "name", "parent_code"):
         names[code] = (level, name)
         if level == Level.resident_group.value and parent:
             groups.setdefault(parent, []).append(code)

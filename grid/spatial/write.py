@@ -23,13 +23,10 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 import shapely
-from geoalchemy2 import functions as gfn
 from sqlalchemy import (
     Integer,
-    LargeBinary,
     String,
     Text,
-    and_,
     bindparam,
     cast,
     delete,
@@ -44,6 +41,7 @@ from grid.db import STORAGE_SRID
 from grid.errors import LoadError
 from grid.hierarchy.levels import Level
 from grid.hierarchy.models import BoundaryVersion, Unit
+from grid.hierarchy.store import IDS_PER_STATEMENT, alive_in, shapes, wkb
 
 #: Columns a new unit row is written with, in COPY order.
 COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high", "attrs", "geom")
@@ -52,36 +50,6 @@ COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high"
 CHUNK_ROWS = 25_000
 #: Bytes per COPY write.
 _CHUNK_BYTES = 1 << 22
-#: Ids per ``IN (…)`` list when detaching rows (SQLite binds at most 32,766 parameters).
-_IDS = 5_000
-
-
-def level_shapes(session: Session, version_id: int, level: Level
-                 ) -> tuple[list[str], np.ndarray]:
-    """Codes (sorted) and geometries of one level of a version, read in one query."""
-    t = Unit.__table__.c
-    rows = session.execute(
-        select(t.code, wkb(t.geom))
-        .where(alive_in(t, version_id), t.level == level.value)
-        .order_by(t.code)).all()
-    return [r[0] for r in rows], shapes([r[1] for r in rows])
-
-
-def alive_in(t, version_id: int):
-    """The rows of ``version_id``, on the table's plain columns (:func:`store.alive_in` on the
-    ORM attributes would make the query load through the ORM, row by row)."""
-    return and_(t.version_low <= version_id, t.version_high >= version_id)
-
-
-def wkb(column):
-    """A geometry column selected as plain WKB bytes (no wrapper object per row)."""
-    return gfn.ST_AsBinary(column, type_=LargeBinary)
-
-
-def shapes(blobs: Sequence) -> np.ndarray:
-    """Shapely geometries of WKB values in one call (None stays None)."""
-    raw = [None if b is None else bytes(b) for b in blobs]
-    return np.asarray(shapely.from_wkb(raw), dtype=object) if raw else np.empty(0, object)
 
 
 def attrs_json(frame: pd.DataFrame, skip: Sequence[str]) -> np.ndarray:
@@ -127,7 +95,7 @@ class Existing:
         rows = session.execute(
             select(t.id, t.code, t.name, t.parent_code, cast(t.attrs, Text), t.version_low,
                    wkb(t.geom))
-            .where(alive_in(t, version_id), t.level == level.value)).all()
+            .where(alive_in(version_id), t.level == level.value)).all()
         # plain object columns: None stays None (a pandas frame would turn it into NaN)
         columns = [np.asarray(c, dtype=object) for c in zip(*rows, strict=True)] if rows \
             else [np.empty(0, dtype=object)] * 7
@@ -227,11 +195,11 @@ def detach_rows(session: Session, ids: np.ndarray, lows: np.ndarray, version_id:
     gone, ended = ids[lows == version_id].tolist(), ids[lows != version_id].tolist()
     if ended:
         require_versions(session, [version_id - 1])
-    for start in range(0, len(gone), _IDS):
-        session.execute(delete(Unit).where(Unit.id.in_(gone[start:start + _IDS]))
+    for start in range(0, len(gone), IDS_PER_STATEMENT):
+        session.execute(delete(Unit).where(Unit.id.in_(gone[start:start + IDS_PER_STATEMENT]))
                         .execution_options(synchronize_session=False))
-    for start in range(0, len(ended), _IDS):
-        session.execute(update(Unit).where(Unit.id.in_(ended[start:start + _IDS]))
+    for start in range(0, len(ended), IDS_PER_STATEMENT):
+        session.execute(update(Unit).where(Unit.id.in_(ended[start:start + IDS_PER_STATEMENT]))
                         .values(version_high=version_id - 1)
                         .execution_options(synchronize_session=False))
 
