@@ -201,15 +201,6 @@ def get_unit(session: Session, version_id: int, code: str) -> Unit:
     return unit
 
 
-def ancestors(session: Session, version_id: int, unit: Unit) -> list[Unit]:
-    """The unit's chain up to its street, nearest first."""
-    chain = []
-    while unit.parent_code:
-        unit = get_unit(session, version_id, unit.parent_code)
-        chain.append(unit)
-    return chain
-
-
 def covering_codes(
     session: Session, version_id: int, level: Level, lon: float, lat: float
 ) -> list[str]:

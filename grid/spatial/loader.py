@@ -291,11 +291,6 @@ class RawGeometry:
                 self.check_all()
 
 
-def read_units(path: str | Path, level: Level, **options: Any) -> pd.DataFrame:
-    """The frame of :func:`read_source`, without the how."""
-    return read_source(path, level, **options)[0]
-
-
 def _check_coordinates(geoms: gpd.array.GeometryArray, path: Path, whole: bool = True) -> None:
     """Refuse numbers that cannot be in the CRS the file claims (metres labelled as degrees and
     the other way round): reprojecting them would put every unit somewhere absurd. Degrees

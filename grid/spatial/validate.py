@@ -12,11 +12,10 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import repeat
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -67,20 +66,6 @@ class Tolerances:
     gap_m2: float = 1.0
     outside_m2: float = 1.0
     sliver_m: float = 0.1
-
-
-@dataclass
-class Validation:
-    """The outcome: the (possibly repaired) geometries, spatial parents, and the problems."""
-
-    geometry: np.ndarray
-    parents: list[str | None]
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        """Problems that block a commit."""
-        return [p for p in self.problems if p.severity == ERROR]
 
 
 class _Metric:
@@ -441,39 +426,6 @@ def relational_problems(
     return problems
 
 
-def validate_units(
-    codes: Sequence[str],
-    names: Sequence[str],
-    geoms: Iterable,
-    level: Level,
-    scheme: CodeScheme,
-    parent_codes: Sequence[str] = (),
-    parent_geoms: Iterable = (),
-    attr_parents: Sequence[str | None] | None = None,
-    *,
-    repair: bool = False,
-    tolerances: Tolerances | None = None,
-    intended_gaps: Iterable = (),
-) -> Validation:
-    """Check one level's units (storage CRS) against each other and their parent level.
-
-    ``parent_codes`` must be sorted (lowest code wins on shared edges). ``intended_gaps`` are
-    polygons (lon/lat) where a gap in the parent's coverage is expected (a park, a river).
-    The loader runs the same two steps apart (:func:`check_geometries` and
-    :func:`spatial_parents` first, :func:`relational_problems` while the rows are written).
-    """
-    codes = list(codes)
-    geoms = np.asarray(list(geoms), dtype=object)
-    parent_geoms = np.asarray(list(parent_geoms), dtype=object)
-    geoms, ok, problems = check_geometries(codes, geoms, repair)
-    parents, inside = parents_and_inside(geoms, ok, parent_codes, parent_geoms)
-    problems = relational_problems(
-        codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
-        attr_parents, tolerances=tolerances, intended_gaps=intended_gaps,
-        inside=inside) + problems
-    return Validation(geoms, list(parents), problems)
-
-
 def report_table(problems: Sequence[Problem]) -> list[list[str]]:
     """Rows for a readable table: severity, kind, codes, area m², point, message."""
     rows = []
@@ -484,16 +436,6 @@ def report_table(problems: Sequence[Problem]) -> list[list[str]]:
             "" if p.point is None else f"{p.point[0]:.6f} {p.point[1]:.6f}", p.message,
         ])
     return rows
-
-
-def problems_frame(problems: Sequence[Problem]) -> gpd.GeoDataFrame:
-    """The problems as points (CGCS2000), for a map or a GeoPackage layer."""
-    rows = [p.as_dict() for p in problems if p.point is not None]
-    points = [shapely.Point(r["point"]) for r in rows]
-    for r in rows:
-        r["codes"] = " ".join(r["codes"])
-        r.pop("point")
-    return gpd.GeoDataFrame(rows, geometry=points, crs=STORAGE_SRID)
 
 
 def problems_map(problems: Sequence[Problem], static_url: str = "/static"):
