@@ -44,18 +44,18 @@ INCIDENTS: Table = Incident.__table__
 STEPS: Table = IncidentStep.__table__
 REPORTERS: Table = IncidentReporter.__table__
 NOTIFICATIONS: Table = Notification.__table__
-#: Columns filled from the new incident's id rather than from the objects, and columns a new
-#: report always leaves NULL (a rating comes with the callback, a merge later): not sent,
-#: which keeps the chained INSERT within psycopg's 50 cached parameters.
-_LINKS = {STEPS.name: ("incident_id",), REPORTERS.name: ("incident_id", "original_incident_id"),
-          INCIDENTS.name: ("rating", "merged_into")}
+#: Columns filled from the new incident's id rather than from the objects.
+_LINKS = {STEPS.name: ("incident_id",), REPORTERS.name: ("incident_id", "original_incident_id")}
+#: Columns a new report always leaves NULL (a rating comes with the callback, a merge later):
+#: not sent, which keeps the chained INSERT within psycopg's 50 cached parameters.
+_NULL_AT_REPORT = {INCIDENTS.name: ("rating", "merged_into")}
 
 
 def insert_columns(table: Table) -> list[str]:
     """The columns a new row of ``table`` is given (all but its id, links to the new
-    incident and the incident's columns that start NULL)."""
-    return [c.key for c in table.columns if c.key != "id" and c.key not in _LINKS.get(
-        table.name, ())]
+    incident and the columns that start NULL)."""
+    skip = ("id", *_LINKS.get(table.name, ()), *_NULL_AT_REPORT.get(table.name, ()))
+    return [c.key for c in table.columns if c.key not in skip]
 
 
 def _params(table: Table, prefix: str) -> dict[str, Any]:
