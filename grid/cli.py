@@ -19,7 +19,7 @@ from grid.incidents.cli import workflow_app
 from grid.migrate import upgrade
 from grid.residents.cli import residents_app
 from grid.services import Services
-from grid.settings import Settings
+from grid.settings import PACKAGE_DATA, Settings
 
 app = typer.Typer(help="党建引领五级网格化治理 grid governance service", no_args_is_help=True)
 user_app = typer.Typer(help="用户与令牌 users and tokens", no_args_is_help=True)
@@ -28,7 +28,9 @@ app.add_typer(residents_app, name="residents")
 app.add_typer(hotline_app, name="hotline")
 app.add_typer(workflow_app, name="workflow")
 console = Console()
-REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries"
+# The sample street ships inside the package (grid/data/sample links to data/boundaries), so a
+# plain `pip install .` runs the demo too.
+SAMPLE_DATA = PACKAGE_DATA / "sample"
 
 
 def _services() -> Services:
@@ -76,7 +78,7 @@ def serve(
 def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
-    data: Annotated[Path, typer.Option(help="sample boundary folder")] = REPO_DATA,
+    data: Annotated[Path, typer.Option(help="sample boundary folder")] = SAMPLE_DATA,
     serve_: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Build the demo database from data/boundaries, add sample incidents, and serve it."""

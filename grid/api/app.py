@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api import docs, gis, hotline, incidents, ogc, open311, pages, residents, units
 from grid.api.errors import add_exception_handlers
 from grid.services import Services
 from grid.settings import Settings
@@ -43,10 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="网格治理 Grid governance", version=__version__, description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=lifespan, docs_url=None, redoc_url=None,  # served offline: grid.api.docs
     )
     app.state.services = services
     add_exception_handlers(app)
+    app.include_router(docs.router)
     app.include_router(units.router)
     app.include_router(incidents.router)
     app.include_router(open311.router)
