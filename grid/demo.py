@@ -6,13 +6,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import shapely
 from sqlalchemy import func, select
 
+from grid.errors import CalendarNotCovered
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
+from grid.incidents.ladder import Ladder
 from grid.incidents.models import Incident
 from grid.services import Services
 from grid.spatial.loader import load_boundaries, load_grid_workers, load_party_orgs
@@ -82,36 +85,22 @@ def sample_incidents(svc: Services, seed: int = 7) -> int:
         categories = [c.code for c in svc.categories.categories]
         ids = []
         for i in range(14):
+            category = categories[i % 9]
             building = buildings[rng.randrange(len(buildings))]
+            if _reachable(ladder, category) < 0:
+                continue  # not even its first deadline can be computed (no holiday data)
             # a point just beside a building, inside its grid
             point = shapely.Point(store.shape_of(building).representative_point())
             lon, lat = point.x + rng.uniform(-2e-4, 2e-4), point.y + rng.uniform(-2e-4, 2e-4)
             incident = ladder.report(
-                session, SYSTEM_REPORTER, lon=lon, lat=lat, category=categories[i % 9],
+                session, SYSTEM_REPORTER, lon=lon, lat=lat, category=category,
                 description=f"示例事件 {i + 1}", reporter="示例网格员",
                 source=("patrol", "hotline", "resident")[i % 3],
             )
             ids.append(incident.id)
-        street = _Staff("和平街道办", "street")
         for n, incident_id in enumerate(ids):
-            stage = n % 7
-            incident = session.get(Incident, incident_id)
-            if stage >= 1 and incident.level == "grid":
-                ladder.escalate(session, street, incident_id, "网格无法解决 社区呼叫")
-            if stage >= 2 and session.get(Incident, incident_id).level == "community":
-                ladder.escalate(session, street, incident_id, "社区需要街道协调")
-            if stage >= 3:
-                ladder.whistle(session, street, incident_id, ["城管执法", "住建"], "街道吹哨")
-            if stage >= 4:
-                for department in ("城管执法", "住建"):
-                    ladder.report_in(session, _Staff("admin", "admin"), incident_id, department)
-            if stage >= 5:
-                for department in ("城管执法", "住建"):
-                    ladder.finish(session, _Staff("admin", "admin"), incident_id, department,
-                                  "已处置")
-                ladder.close(session, street, incident_id, "核查通过")
-            if stage >= 6:
-                ladder.rate(session, street, incident_id, "满意", "回访")
+            category = session.get(Incident, incident_id).category
+            _advance(session, ladder, incident_id, min(n % 7, _reachable(ladder, category)))
         return len(ids)
 
 
@@ -141,6 +130,39 @@ def sample_residents(svc: Services, per_building: int = 2, seed: int = 2157) -> 
     rows = parse_register(text.getvalue().encode(), "sample.csv")
     report = import_rows(svc.db, rows, svc.settings.pii_key, commit=True)
     return report.accepted if report.committed else 0
+
+
+def _advance(session, ladder: Ladder, incident_id: int, stage: int) -> None:
+    """Move one sample case ``stage`` steps along the ladder (0: left where it was reported)."""
+    street = _Staff("和平街道办", "street")
+    if stage >= 1 and session.get(Incident, incident_id).level == "grid":
+        ladder.escalate(session, street, incident_id, "网格无法解决 社区呼叫")
+    if stage >= 2 and session.get(Incident, incident_id).level == "community":
+        ladder.escalate(session, street, incident_id, "社区需要街道协调")
+    if stage >= 3:
+        ladder.whistle(session, street, incident_id, ["城管执法", "住建"], "街道吹哨")
+    if stage >= 4:
+        for department in ("城管执法", "住建"):
+            ladder.report_in(session, _Staff("admin", "admin"), incident_id, department)
+    if stage >= 5:
+        for department in ("城管执法", "住建"):
+            ladder.finish(session, _Staff("admin", "admin"), incident_id, department, "已处置")
+        ladder.close(session, street, incident_id, "核查通过")
+    if stage >= 6:
+        ladder.rate(session, street, incident_id, "满意", "回访")
+
+
+def _reachable(ladder: Ladder, category: str) -> int:
+    """The last demo stage whose deadlines can be computed now: -1 none, 1 up to the community,
+    7 all. Near a year's end, before the next year's holidays are known (GRID_HOLIDAYS_FILE),
+    a long street-level limit cannot be counted; the demo then stops its cases short of it."""
+    now = datetime.now(UTC)
+    for level, stage in (("grid", -1), ("community", 0), ("street", 1)):
+        try:
+            ladder.deadline(category, level, now)
+        except CalendarNotCovered:
+            return stage
+    return 7
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,13 @@ class Conflict(GridError):
     code = "conflict"
 
 
+class CalendarNotCovered(GridError):
+    """A deadline would fall on a day whose public holidays no source knows (503: the
+    deployment needs the year's State Council notice as a data file)."""
+
+    code = "calendar_not_covered"
+
+
 class LoadError(GridError):
     """A boundary file cannot be loaded as it is."""
 

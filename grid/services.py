@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grid.db import Database
 from grid.hotline.queue import GazetteerCache
-from grid.incidents.calendar import WorkCalendar
+from grid.incidents.calendar import HolidaySchedule, WorkCalendar
 from grid.incidents.categories import load_categories
 from grid.incidents.ladder import Ladder
 from grid.settings import Settings
@@ -16,7 +16,8 @@ from grid.users import TokenCache
 class Services:
     """Database, categories, the locator cache and the ladder for one deployment.
 
-    Building it reads the categories file (so a bad file stops start-up with its reason) but
+    Building it reads the categories and holiday files (so a bad file stops start-up with its
+    reason) but
     opens no database connection.
     """
 
@@ -25,7 +26,8 @@ class Services:
         self.db = Database(settings)
         self.categories = load_categories(settings.categories_file)
         self.locators = LocatorCache()
-        self.calendar = WorkCalendar(settings.work_hours, settings.work_timezone)
+        self.calendar = WorkCalendar(settings.work_hours, settings.work_timezone,
+                                     HolidaySchedule(settings.holidays_file))
         self.ladder = Ladder(self.categories, self.locators, self.calendar,
                              settings.report_in_minutes)
         self.gazetteers = GazetteerCache()

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     #: minutes a summoned department has to report in (部门报到), attachments on disk.
     work_hours: str = "09:00-12:00,13:30-17:30"
     work_timezone: str = "Asia/Shanghai"
+    #: The State Council's yearly holiday notices as data (``grid.incidents.calendar``,
+    #: ``read_holiday_file``), for years the ``holidays`` package does not carry yet; read and
+    #: validated at start.
+    holidays_file: Path | None = None
+    #: ``/health`` warns this many days before the holiday data runs out.
+    holidays_warn_days: int = Field(default=45, ge=0, le=366)
     report_in_minutes: int = Field(default=30, gt=0)
     attachments_dir: Path = Path("./attachments")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)

@@ -27,6 +27,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries"
 BACKENDS = ("spatialite", "postgis")
 #: The server the PostGIS databases are created on (trust auth on the CI machine).
 ADMIN_URL = os.environ.get("GRID_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: Holidays past those `holidays` carries (a made-up schedule: tests/data/holidays_test.yaml), so
+#: deadlines computed "now" never run off the data whatever day the suite runs on.
+TEST_HOLIDAYS = Path(__file__).parent / "data" / "holidays_test.yaml"
 
 
 def _libpq(url: str) -> str:
@@ -44,12 +47,14 @@ class Databases:
         """Settings pointing at a brand-new, empty database."""
         name = f"grid_test_{uuid.uuid4().hex[:10]}"
         if backend == "spatialite":
-            return Settings(database_url=f"sqlite:///{self.tmp / name}.db")
+            return Settings(database_url=f"sqlite:///{self.tmp / name}.db",
+                            holidays_file=TEST_HOLIDAYS)
         with psycopg.connect(_libpq(ADMIN_URL), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         self.created.append(name)
         url = make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
-        return Settings(database_url=url.render_as_string(hide_password=False))
+        return Settings(database_url=url.render_as_string(hide_password=False),
+                        holidays_file=TEST_HOLIDAYS)
 
     def drop_all(self) -> None:
         """Drop every database this run created."""

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import docs, gis, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api import docs, gis, health, hotline, incidents, ogc, open311, pages, residents, units
 from grid.api.errors import add_exception_handlers
 from grid.services import Services
 from grid.settings import Settings
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The asyncio pool belongs to this loop (reports are written on it, see
         # grid.api.incidents.report); without a lifespan every report takes a thread.
         services.db.open_async()
+        health.log_calendar(services)
         try:
             yield
         finally:
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     add_exception_handlers(app)
     app.include_router(docs.router)
+    app.include_router(health.router)
     app.include_router(units.router)
     app.include_router(incidents.router)
     app.include_router(open311.router)

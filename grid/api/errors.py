@@ -19,6 +19,7 @@ STATUS: dict[type[errors.GridError], int] = {
     errors.Forbidden: 403,
     errors.MoveNotAllowed: 409,
     errors.Conflict: 409,
+    errors.CalendarNotCovered: 503,
 }
 
 
