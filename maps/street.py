@@ -54,6 +54,8 @@ SHADES = ["#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026"]
 #: Fill colours by three-rate score (upper bound exclusive): the lower, the darker.
 SCORE_CLASSES = [(60, "#800026"), (80, "#e31a1c"), (90, "#fd8d3c"), (100, "#fed976"),
                  (float("inf"), "#ffffcc")]
+#: Fill of a unit without a score (nothing received, or no rated callback): grey, not "100".
+NO_SCORE = "#d9d9d9"
 #: Simplification tolerance in degrees (≈ 1 m on a street map, ≈ 11 m on the city overview).
 TOLERANCE = {False: 1e-5, True: 1e-4}
 #: Buildings are fetched (by bounding box) only from this zoom on: below it they are specks.
@@ -113,8 +115,14 @@ def month_scores(session: Session, settings: Settings, now: datetime) -> dict[st
             for u in rates(session, level, start, end, settings.rate_weights)}
 
 
-def _score_fill(score: float) -> str:
+def _score_fill(score: float | None) -> str:
+    if score is None:
+        return NO_SCORE
     return next(colour for bound, colour in SCORE_CLASSES if score < bound)
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:.0%}"
 
 
 def _shade(count: int, bins: list[int]) -> str:
@@ -144,10 +152,10 @@ def unit_layer(session: Session, units: Sequence[Unit], level: str, lang: str, *
         }
         if level in ("street", "community"):
             r = counts.scores.get(unit.code)
-            props["score_value"] = r.score if r else 100.0
-            props["score"] = f"{r.score:g}" + aside(t("rates", lang).format(
-                r=f"{r.response:.0%}", s=f"{r.resolution:.0%}", m=f"{r.satisfaction:.0%}"),
-                lang) if r else "—"
+            props["score_value"] = r.score if r else None
+            props["score"] = ("—" if r.score is None else f"{r.score:g}") + aside(
+                t("rates", lang).format(r=_pct(r.response), s=_pct(r.resolution),
+                                        m=_pct(r.satisfaction)), lang) if r else "—"
         if level == "grid":
             props["grid_worker"] = joined((f"{w.name} {w.phone}"
                                            for w in workers.get(unit.code, [])), lang)
@@ -311,6 +319,7 @@ def legend(lang: str, bins: list[int], shade: str = "open") -> str:
         low = [0] + [b for b, _ in SCORE_CLASSES[:-1]]
         classes = [dot(c, f"{lo}–{hi}" if hi != float("inf") else "100", "")
                    for lo, (hi, c) in zip(low, SCORE_CLASSES, strict=True)]
+        classes.append(dot(NO_SCORE, "—", ""))
     markers = [dot(c, f"{word(LADDER, k, lang)} · {word(STATES, 'open', lang)}")
                for k, c in LEVEL_COLOURS.items()]
     markers += [dot(c, word(STATES, k, lang)) for k, c in STATE_COLOURS.items()]

@@ -102,3 +102,72 @@ def test_rates_endpoint_in_json_csv_and_xlsx(client, tokens, march):
     xlsx = client.get("/api/v1/incidents/stats/rates", params={**params, "format": "xlsx"},
                       headers=auth(tokens["street"]))
     assert load_workbook(io.BytesIO(xlsx.content)).active.max_row == 3
+
+
+# -- nothing to rate is no rate: empty, one-case and mixed months (2024, written by no other test)
+
+def _month(month: int) -> tuple[datetime, datetime]:
+    return datetime(2024, month, 1, tzinfo=UTC), datetime(2024, month + 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def sparse(demo) -> dict[str, str]:
+    """July 2024: nothing. August: one case, solved, never called back. September: community A
+    a rated case, community B an open unrated one."""
+    ladder = demo.ladder
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        grids = store.units(session, version, Level.grid)
+        a = grids[1]
+        b = next(g for g in grids if g.parent_code != a.parent_code)
+        pa, pb = (store.shape_of(g).representative_point() for g in (a, b))
+    with demo.db.write() as s:
+        one = ladder.report(s, SYSTEM, lon=pa.x, lat=pa.y, category="Z004", source="resident",
+                            now=datetime(2024, 8, 5, 2, tzinfo=UTC)).id
+        ladder.resolve(s, SYSTEM, one, "已处理", now=datetime(2024, 8, 5, 3, tzinfo=UTC))
+        rated = ladder.report(s, SYSTEM, lon=pa.x, lat=pa.y, category="Z004", source="resident",
+                              now=datetime(2024, 9, 5, 2, tzinfo=UTC)).id
+        ladder.resolve(s, SYSTEM, rated, "已处理", now=datetime(2024, 9, 5, 3, tzinfo=UTC))
+        ladder.close(s, SYSTEM, rated, now=datetime(2024, 9, 5, 4, tzinfo=UTC))
+        ladder.rate(s, SYSTEM, rated, "不满意", now=datetime(2024, 9, 5, 5, tzinfo=UTC))
+        ladder.report(s, SYSTEM, lon=pb.x, lat=pb.y, category="Z004", source="patrol",
+                      now=datetime(2024, 9, 6, 2, tzinfo=UTC))
+    return {"a": a.parent_code, "b": b.parent_code}
+
+
+def test_an_empty_month_has_no_rates_and_no_lowest(demo, sparse):
+    with demo.db.read() as session:
+        ranking = monthly_ranking(session, "community", *_month(7), WEIGHTS)
+    assert ranking.units == [] and ranking.lowest is None
+
+
+def test_a_unit_with_no_rated_case_has_no_satisfaction_and_no_score(demo, sparse):
+    with demo.db.read() as session:
+        ranking = monthly_ranking(session, "community", *_month(8), WEIGHTS)
+    (unit,) = ranking.units
+    assert (unit.code, unit.received, unit.rated) == (sparse["a"], 1, 0)
+    assert (unit.response, unit.resolution) == (1.0, 1.0)
+    assert unit.satisfaction is None and unit.score is None and unit.rank is None
+    assert ranking.lowest is None  # nobody ranked, nobody named last
+
+
+def test_no_data_is_listed_apart_not_at_the_top(demo, sparse, client, tokens):
+    with demo.db.read() as session:
+        ranking = monthly_ranking(session, "community", *_month(9), WEIGHTS)
+    a, b = ranking.units
+    # A was judged (its one callback 不满意: satisfaction 0, and the case reopened, so not
+    # solved) and is ranked — last, and named; B, with nothing rated, would have topped the old
+    # ranking with a satisfaction of 100 %: now it has no score and no rank.
+    assert (a.code, a.rank, a.satisfaction, a.resolution) == (sparse["a"], 1, 0.0, 0.0)
+    assert a.score == pytest.approx(100 * 0.3 * 1.0)
+    assert (b.code, b.rank, b.score, b.satisfaction, b.resolution) == (
+        sparse["b"], None, None, None, 0.0)
+    assert ranking.lowest == sparse["a"]
+    r = client.get("/api/v1/incidents/stats/rates", params={"month": "2024-09",
+                                                          "level": "community"},
+                   headers=auth(tokens["admin"]))
+    assert r.status_code == 200, r.text
+    rows = {u["code"]: u for u in r.json()["units"]}
+    assert rows[sparse["b"]]["satisfaction"] is None and rows[sparse["b"]]["score"] is None
+    assert rows[sparse["b"]]["rank"] is None and rows[sparse["a"]]["rank"] == 1
+    assert r.json()["lowest"] == sparse["a"]

@@ -125,7 +125,8 @@ def three_rates(
     if format != "json":
         return table(rows, f"rates-{level}-{month}", format)
     return {"month": month, "level": level, "weights": svc.settings.rate_weights,
-            "units": rows, "lowest": rows[-1]["code"] if rows else None,
+            "units": rows,
+            "lowest": next((r["code"] for r in reversed(rows) if r["rank"] is not None), None),
             "zero_complaint_communities": ranking.zero_complaint_communities,
             "low_complaint_communities": ranking.low_complaint_communities}
 

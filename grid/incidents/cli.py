@@ -70,8 +70,12 @@ def rates(
     if out:
         data = export.to_xlsx(rows, "rates") if out.suffix == ".xlsx" else export.to_csv(rows)
         out.write_bytes(data)
+    def shown(value) -> str:
+        return "—" if value is None else f"{value:g}"
+
     for u in ranking.units:
-        console.print(f"{u.rank}\t{u.code}\t{u.score}\t响应 {u.response}\t解决 {u.resolution}"
-                      f"\t满意 {u.satisfaction}\t({u.received})")
+        console.print(f"{u.rank or '—'}\t{u.code}\t{shown(u.score)}\t响应 {shown(u.response)}"
+                      f"\t解决 {shown(u.resolution)}\t满意 {shown(u.satisfaction)}"
+                      f"\t({u.received})")
     console.print(f"排名最后 lowest: {ranking.lowest}; 零投诉社区 zero-complaint communities: "
                   f"{ranking.zero_complaint_communities}")

@@ -11,11 +11,16 @@ For the cases *received* in a period (reported in it, merged duplicates left out
   *satisfied* = 满意 or 基本满意, *rated* = all callbacks (a 不满意 callback stays counted after
   the case is reopened and rated again);
 * composite score = 100 × (w_r × response + w_s × resolution + w_m × satisfaction) with the
-  weights of ``GRID_RATE_WEIGHTS`` (normalised to sum 1). A rate with nothing to divide by
-  counts as 1 (no complaints is no failure).
+  weights of ``GRID_RATE_WEIGHTS`` (normalised to sum 1).
 
-The ranking sorts units by score, lowest first named (排名靠后). Communities with no complaints
-(resident or hotline cases) in the period, or at most ``low_threshold``, are counted too.
+A rate with nothing to divide by has no value (``None``; shown "—", ``null`` in the API): a unit
+with no rated callback has no satisfaction rate, not 100 %. A unit lacking a rate that carries
+weight has no score either: it is listed apart, after the ranked units, with no rank — never at
+the top for having nothing to judge it by.
+
+The ranking sorts the scored units, rank 1 the best; the last is named (排名靠后, 末位).
+Communities with no complaints (resident or hotline cases) in the period, or at most
+``low_threshold``, are counted too.
 
 Every ladder move keeps three columns of the incident in step with its steps (``late``,
 ``callbacks``, ``satisfied_callbacks``; see ``grid.incidents.ladder._count_for_rates``), so
@@ -54,11 +59,12 @@ class UnitRates:
     rated: int
     satisfied: int
     complaints: int
-    response: float = 1.0
-    resolution: float = 1.0
-    satisfaction: float = 1.0
-    score: float = 100.0
-    rank: int = 0
+    response: float | None = None
+    resolution: float | None = None
+    satisfaction: float | None = None
+    score: float | None = None
+    #: 1 = best; None for a unit without a score (listed apart, after the ranked ones).
+    rank: int | None = None
 
     def as_row(self) -> dict:
         """A flat dict for tables and exports."""
@@ -77,8 +83,19 @@ def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _ratio(a: int, b: int) -> float:
-    return round(a / b, 4) if b else 1.0
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def _score(unit: UnitRates, weights: dict[str, float]) -> float | None:
+    """100 × the weighted mean of the three rates; None when a weighted rate has no value."""
+    parts = {"response": unit.response, "resolution": unit.resolution,
+             "satisfaction": unit.satisfaction}
+    if any(parts[k] is None for k, w in weights.items() if w and k in parts):
+        return None
+    total = sum(w for k, w in weights.items() if k in parts) or 1.0
+    return round(100 * sum(w * (parts[k] or 0) for k, w in weights.items() if k in parts)
+                 / total, 2)
 
 
 #: Level → the incident column holding its code.
@@ -113,24 +130,23 @@ def _ranked(figures: list[tuple], level: str, weights: dict[str, float]) -> list
         unit.rated += int(row[5])
         unit.satisfied += int(row[6])
         unit.complaints += int(row[7])
-    total = sum(weights.values()) or 1.0
     for unit in out.values():
         unit.response = _ratio(unit.in_time, unit.received)
         unit.resolution = _ratio(unit.solved, unit.received)
         unit.satisfaction = _ratio(unit.satisfied, unit.rated)
-        unit.score = round(100 * (weights.get("response", 0) * unit.response
-                                  + weights.get("resolution", 0) * unit.resolution
-                                  + weights.get("satisfaction", 0) * unit.satisfaction) / total, 2)
-    ranked = sorted(out.values(), key=lambda u: (-u.score, u.code))
+        unit.score = _score(unit, weights)
+    ranked = sorted((u for u in out.values() if u.score is not None),
+                    key=lambda u: (-u.score, u.code))
     for i, unit in enumerate(ranked, 1):
         unit.rank = i
-    return ranked
+    return ranked + sorted((u for u in out.values() if u.score is None), key=lambda u: u.code)
 
 
 def rates(session: Session, level: str, start: datetime, end: datetime,
           weights: dict[str, float]) -> list[UnitRates]:
     """The three rates per street or community for cases received in [start, end), ranked
-    (rank 1 = best; the last is the lowest, named in the monthly report)."""
+    (rank 1 = best; the last ranked is the lowest, named in the monthly report), then the units
+    without a score (no rank)."""
     if level not in _KEYS:
         raise InvalidInput(f"未知层级 level must be street or community, not '{level}'")
     return _ranked(_figures(session, start, end), level, weights)
@@ -162,4 +178,5 @@ def monthly_ranking(session: Session, level: str, start: datetime, end: datetime
     communities = [u.code for u in store.units(session, version, Level.community)]
     zero = sum(1 for c in communities if per_community.get(c, 0) == 0)
     low = sum(1 for c in communities if per_community.get(c, 0) <= low_threshold)
-    return MonthlyRanking(level, ranked, ranked[-1].code if ranked else None, zero, low)
+    scored = [u for u in ranked if u.rank is not None]
+    return MonthlyRanking(level, ranked, scored[-1].code if scored else None, zero, low)
