@@ -24,9 +24,10 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.limits import RowId, text
 from grid.errors import Forbidden, InvalidInput, NotFound
 from grid.hierarchy import versions
-from grid.hierarchy.levels import parse_level
+from grid.hierarchy.levels import Level, parse_level
 from grid.spatial.loader import load_boundaries
 
 router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
@@ -35,6 +36,9 @@ router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
 SUFFIXES = (".zip", ".gpkg", ".geojson", ".json")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: An upload's id (32 hex digits) and a field, layer, encoding or CRS name of a form.
+UploadId = text(40)
+Field = text(100)
 #: Seconds an uncommitted upload is kept.
 UPLOAD_TTL = 24 * 3600
 
@@ -42,8 +46,8 @@ UPLOAD_TTL = 24 * 3600
 class CommitRequest(BaseModel):
     """Where to write an upload: a new version (default) or an inactive one."""
 
-    version: int | None = None
-    label: str | None = None
+    version: RowId | None = None
+    label: text(200) | None = None
 
 
 def _require_gis(user) -> None:
@@ -97,13 +101,13 @@ def _load(svc, folder: Path, options: dict[str, Any], **extra: Any) -> dict[str,
 @router.post("/uploads", summary="Upload a boundary file; returns the dry-run report")
 def upload(
     svc: Svc, user: CurrentUser, file: UploadFile,
-    level: Annotated[str, Form()],
-    code_field: Annotated[str | None, Form()] = None,
-    name_field: Annotated[str | None, Form()] = None,
-    parent_field: Annotated[str | None, Form()] = None,
-    encoding: Annotated[str | None, Form()] = None,
-    crs: Annotated[str | None, Form()] = None,
-    layer: Annotated[str | None, Form()] = None,
+    level: Annotated[Level, Form()],
+    code_field: Annotated[Field | None, Form()] = None,
+    name_field: Annotated[Field | None, Form()] = None,
+    parent_field: Annotated[Field | None, Form()] = None,
+    encoding: Annotated[Field | None, Form()] = None,
+    crs: Annotated[Field | None, Form()] = None,
+    layer: Annotated[Field | None, Form()] = None,
     repair: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
     """Keep the file under a new upload id and validate it (nothing is written)."""
@@ -112,7 +116,7 @@ def upload(
     if suffix not in SUFFIXES:
         raise InvalidInput(f"不支持的文件类型 unsupported file type '{suffix}': expected "
                            f"{', '.join(SUFFIXES)} (zip a shapefile's parts)")
-    options = _options(level, code_field, name_field, parent_field, encoding, crs, layer,
+    options = _options(level.value, code_field, name_field, parent_field, encoding, crs, layer,
                        repair)
     _sweep()
     upload_id = uuid.uuid4().hex
@@ -134,7 +138,7 @@ def upload(
 
 
 @router.post("/uploads/{upload_id}/commit", summary="Commit a checked upload")
-def commit(upload_id: str, body: CommitRequest, svc: Svc, user: CurrentUser) -> dict[str, Any]:
+def commit(upload_id: UploadId, body: CommitRequest, svc: Svc, user: CurrentUser) -> dict[str, Any]:
     """Load the upload for real (all or nothing) into a new or given inactive version. The
     upload is gone afterwards, committed or not (a refused commit leaves nothing to retry
     that would not be refused again; upload the corrected file)."""
@@ -151,14 +155,14 @@ def commit(upload_id: str, body: CommitRequest, svc: Svc, user: CurrentUser) -> 
 
 
 @router.delete("/uploads/{upload_id}", summary="Discard an upload", status_code=204)
-def discard(upload_id: str, user: CurrentUser) -> None:
+def discard(upload_id: UploadId, user: CurrentUser) -> None:
     """Drop an upload that will not be committed."""
     _require_gis(user)
     shutil.rmtree(_claim(upload_id), ignore_errors=True)
 
 
 @router.get("/versions/{old}/diff/{new}", summary="Diff two boundary versions")
-def diff(old: int, new: int, session: ReadSession, user: CurrentUser) -> dict[str, Any]:
+def diff(old: RowId, new: RowId, session: ReadSession, user: CurrentUser) -> dict[str, Any]:
     """Units added, removed and changed (with % of area changed) by level."""
     _require_gis(user)
     return {level: d.as_dict() for level, d in versions.diff(session, old, new).items()}
@@ -174,7 +178,7 @@ def rollback(svc: Svc, session: WriteSession, user: CurrentUser) -> dict[str, An
 
 
 @router.get("/incidents/{incident_id}/placement", summary="Place an incident in a version")
-def placement(incident_id: int, version: int, session: ReadSession,
+def placement(incident_id: RowId, version: RowId, session: ReadSession,
               user: CurrentUser) -> dict[str, Any]:
     """Where an incident falls in ``version``, next to the owners it keeps (nothing changes)."""
     from grid.incidents.models import Incident
