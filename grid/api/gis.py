@@ -34,7 +34,8 @@ router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
 
 #: Where uploads wait for their commit (one folder per upload id).
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
-SUFFIXES = (".zip", ".gpkg", ".geojson", ".json")
+#: A suffix kept on the stored upload (its content decides its kind: grid.spatial.inputs).
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 #: An upload's id (32 hex digits) and a field, layer, encoding or CRS name of a form.
 UploadId = text(40)
@@ -110,12 +111,11 @@ def upload(
     layer: Annotated[Field | None, Form()] = None,
     repair: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
-    """Keep the file under a new upload id and validate it (nothing is written)."""
+    """Keep the file under a new upload id and validate it (nothing is written). Its content
+    decides what it is — a zipped shapefile, a GeoPackage or GeoJSON — as for ``grid load``."""
     _require_gis(user)
     suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InvalidInput(f"不支持的文件类型 unsupported file type '{suffix}': expected "
-                           f"{', '.join(SUFFIXES)} (zip a shapefile's parts)")
+    suffix = suffix if _SUFFIX.match(suffix) else ""
     options = _options(level.value, code_field, name_field, parent_field, encoding, crs, layer,
                        repair)
     _sweep()
@@ -123,8 +123,7 @@ def upload(
     folder = UPLOAD_ROOT / upload_id
     folder.mkdir(parents=True)
     try:
-        with (folder / f"upload{suffix}").open("wb") as out:
-            shutil.copyfileobj(file.file, out)
+        _keep(file.file, folder / f"upload{suffix}", svc.settings.load_max_bytes)
         (folder / "options.json").write_text(json.dumps({**options, "user": user.name}),
                                              "utf-8")
         report = _load(svc, folder, options)
@@ -135,6 +134,18 @@ def upload(
         shutil.rmtree(folder, ignore_errors=True)  # a commit would be refused: nothing kept
         return {"upload_id": None, "report": report}
     return {"upload_id": upload_id, "report": report}
+
+
+def _keep(source, target: Path, max_bytes: int) -> None:
+    """Copy an uploaded file, refusing it once it passes ``max_bytes``."""
+    written = 0
+    with target.open("wb") as out:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            if written > max_bytes:
+                raise InvalidInput(f"文件超过 {max_bytes} 字节 the file is larger than the limit "
+                                   f"of {max_bytes} bytes", details={"max_bytes": max_bytes})
+            out.write(chunk)
 
 
 @router.post("/uploads/{upload_id}/commit", summary="Commit a checked upload")
