@@ -50,6 +50,9 @@ def sniff(path: Path) -> str:
         raise LoadError(f"{path.name}: 文件为空 the file is empty")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
+    if path.suffix.lower() == ".zip":
+        raise LoadError(f"{path.name}: 不是有效的 zip 文件 is not a valid zip file (its first "
+                        "bytes are not a zip's)")
     if head.startswith(b"SQLite format 3\x00"):
         return "gpkg"
     if head[:4] == b"\x00\x00\x27\x0a":  # the shapefile main file's code, 9994 big-endian
