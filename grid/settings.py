@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     #: COPYed into an unindexed table, its indexes built once, attached at the end of the load
     #: (migration 0009). Smaller loads insert into the shared partition.
     load_partition_rows: int = Field(default=20_000, gt=0)
+    #: Largest boundary file a load reads, and the most a zip may inflate to, in bytes; and
+    #: the most any zip member may inflate relative to its packed size (zip bombs run at
+    #: 1000:1 and more; a sparse .dbf at a few dozen). See ``grid.spatial.inputs``.
+    load_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    load_max_ratio: float = Field(default=200.0, gt=1)
     #: Language of user-facing text when a request does not ask: "zh" or "en".
     language: str = "zh"
     #: URL prefix the vendored Leaflet/Folium assets are served under.

@@ -11,9 +11,9 @@ from openpyxl import load_workbook
 
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
-from grid.incidents.export import to_csv, to_xlsx
 from grid.incidents.ladder import SYSTEM
 from grid.incidents.rates import monthly_ranking, rates
+from grid.tables import to_csv, to_xlsx
 from tests.conftest import auth
 
 WEIGHTS = {"response": 0.3, "resolution": 0.4, "satisfaction": 0.3}

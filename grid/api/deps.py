@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from grid.api.limits import Token
 from grid.services import Services
 from grid.users import User, authenticate
 
@@ -69,7 +70,7 @@ async def cached_user(
 def page_user(
     svc: Annotated[Services, Depends(services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    token: Annotated[str | None, Query(description="令牌 token, for pages opened by link")] = None,
+    token: Annotated[Token | None, Query(description="令牌 token for pages opened by link")] = None,
     grid_token: Annotated[str | None, Cookie()] = None,
 ) -> User:
     """For HTML pages: a bearer token, a ``?token=`` link, or the cookie the link set."""

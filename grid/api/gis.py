@@ -24,17 +24,22 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import BaseModel
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.limits import RowId, text
 from grid.errors import Forbidden, InvalidInput, NotFound
 from grid.hierarchy import versions
-from grid.hierarchy.levels import parse_level
+from grid.hierarchy.levels import Level, parse_level
 from grid.spatial.loader import load_boundaries
 
 router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
 
 #: Where uploads wait for their commit (one folder per upload id).
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
-SUFFIXES = (".zip", ".gpkg", ".geojson", ".json")
+#: A suffix kept on the stored upload (its content decides its kind: grid.spatial.inputs).
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: An upload's id (32 hex digits) and a field, layer, encoding or CRS name of a form.
+UploadId = text(40)
+Field = text(100)
 #: Seconds an uncommitted upload is kept.
 UPLOAD_TTL = 24 * 3600
 
@@ -42,8 +47,8 @@ UPLOAD_TTL = 24 * 3600
 class CommitRequest(BaseModel):
     """Where to write an upload: a new version (default) or an inactive one."""
 
-    version: int | None = None
-    label: str | None = None
+    version: RowId | None = None
+    label: text(200) | None = None
 
 
 def _require_gis(user) -> None:
@@ -97,30 +102,28 @@ def _load(svc, folder: Path, options: dict[str, Any], **extra: Any) -> dict[str,
 @router.post("/uploads", summary="Upload a boundary file; returns the dry-run report")
 def upload(
     svc: Svc, user: CurrentUser, file: UploadFile,
-    level: Annotated[str, Form()],
-    code_field: Annotated[str | None, Form()] = None,
-    name_field: Annotated[str | None, Form()] = None,
-    parent_field: Annotated[str | None, Form()] = None,
-    encoding: Annotated[str | None, Form()] = None,
-    crs: Annotated[str | None, Form()] = None,
-    layer: Annotated[str | None, Form()] = None,
+    level: Annotated[Level, Form()],
+    code_field: Annotated[Field | None, Form()] = None,
+    name_field: Annotated[Field | None, Form()] = None,
+    parent_field: Annotated[Field | None, Form()] = None,
+    encoding: Annotated[Field | None, Form()] = None,
+    crs: Annotated[Field | None, Form()] = None,
+    layer: Annotated[Field | None, Form()] = None,
     repair: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
-    """Keep the file under a new upload id and validate it (nothing is written)."""
+    """Keep the file under a new upload id and validate it (nothing is written). Its content
+    decides what it is — a zipped shapefile, a GeoPackage or GeoJSON — as for ``grid load``."""
     _require_gis(user)
     suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InvalidInput(f"不支持的文件类型 unsupported file type '{suffix}': expected "
-                           f"{', '.join(SUFFIXES)} (zip a shapefile's parts)")
-    options = _options(level, code_field, name_field, parent_field, encoding, crs, layer,
+    suffix = suffix if _SUFFIX.match(suffix) else ""
+    options = _options(level.value, code_field, name_field, parent_field, encoding, crs, layer,
                        repair)
     _sweep()
     upload_id = uuid.uuid4().hex
     folder = UPLOAD_ROOT / upload_id
     folder.mkdir(parents=True)
     try:
-        with (folder / f"upload{suffix}").open("wb") as out:
-            shutil.copyfileobj(file.file, out)
+        _keep(file.file, folder / f"upload{suffix}", svc.settings.load_max_bytes)
         (folder / "options.json").write_text(json.dumps({**options, "user": user.name}),
                                              "utf-8")
         report = _load(svc, folder, options)
@@ -133,8 +136,20 @@ def upload(
     return {"upload_id": upload_id, "report": report}
 
 
+def _keep(source, target: Path, max_bytes: int) -> None:
+    """Copy an uploaded file, refusing it once it passes ``max_bytes``."""
+    written = 0
+    with target.open("wb") as out:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            if written > max_bytes:
+                raise InvalidInput(f"文件超过 {max_bytes} 字节 the file is larger than the limit "
+                                   f"of {max_bytes} bytes", details={"max_bytes": max_bytes})
+            out.write(chunk)
+
+
 @router.post("/uploads/{upload_id}/commit", summary="Commit a checked upload")
-def commit(upload_id: str, body: CommitRequest, svc: Svc, user: CurrentUser) -> dict[str, Any]:
+def commit(upload_id: UploadId, body: CommitRequest, svc: Svc, user: CurrentUser) -> dict[str, Any]:
     """Load the upload for real (all or nothing) into a new or given inactive version. The
     upload is gone afterwards, committed or not (a refused commit leaves nothing to retry
     that would not be refused again; upload the corrected file)."""
@@ -151,14 +166,14 @@ def commit(upload_id: str, body: CommitRequest, svc: Svc, user: CurrentUser) -> 
 
 
 @router.delete("/uploads/{upload_id}", summary="Discard an upload", status_code=204)
-def discard(upload_id: str, user: CurrentUser) -> None:
+def discard(upload_id: UploadId, user: CurrentUser) -> None:
     """Drop an upload that will not be committed."""
     _require_gis(user)
     shutil.rmtree(_claim(upload_id), ignore_errors=True)
 
 
 @router.get("/versions/{old}/diff/{new}", summary="Diff two boundary versions")
-def diff(old: int, new: int, session: ReadSession, user: CurrentUser) -> dict[str, Any]:
+def diff(old: RowId, new: RowId, session: ReadSession, user: CurrentUser) -> dict[str, Any]:
     """Units added, removed and changed (with % of area changed) by level."""
     _require_gis(user)
     return {level: d.as_dict() for level, d in versions.diff(session, old, new).items()}
@@ -174,7 +189,7 @@ def rollback(svc: Svc, session: WriteSession, user: CurrentUser) -> dict[str, An
 
 
 @router.get("/incidents/{incident_id}/placement", summary="Place an incident in a version")
-def placement(incident_id: int, version: int, session: ReadSession,
+def placement(incident_id: RowId, version: RowId, session: ReadSession,
               user: CurrentUser) -> dict[str, Any]:
     """Where an incident falls in ``version``, next to the owners it keeps (nothing changes)."""
     from grid.incidents.models import Incident

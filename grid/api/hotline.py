@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.limits import Code, RowId, text
 from grid.hotline import queue as hotline
 
 router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
@@ -17,8 +18,8 @@ router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
 class AddressIn(BaseModel):
     """A free-text address, with the caller's reference (工单号)."""
 
-    address: str = Field(min_length=1, max_length=500)
-    ref: str = Field("", max_length=64)
+    address: text(500, min_length=1)
+    ref: text(64) = ""
 
 
 class CandidatePublic(BaseModel):
@@ -60,7 +61,7 @@ class HotlineAddressPublic(BaseModel):
 class ResolveIn(BaseModel):
     """The building a person chose; null rejects the address (not in our area)."""
 
-    building_code: str | None
+    building_code: Code | None
 
 
 @router.post("/match", response_model=MatchPublic, summary="地址匹配 match an address")
@@ -94,7 +95,7 @@ def list_queue(
 
 @router.post("/queue/{address_id}/resolve", response_model=HotlineAddressPublic,
              summary="人工定位 resolve a queued address")
-def resolve(address_id: int, body: ResolveIn, session: WriteSession, user: CurrentUser
+def resolve(address_id: RowId, body: ResolveIn, session: WriteSession, user: CurrentUser
             ) -> HotlineAddressPublic:
     """Place a queued address on a building, or reject it (``building_code: null``)."""
     return HotlineAddressPublic.model_validate(

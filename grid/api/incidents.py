@@ -11,7 +11,10 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from grid import tables
 from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.downloads import attachment_headers
+from grid.api.limits import Code, Count, IncidentState, Month, RowId, text
 from grid.api.schemas import (
     AttachmentPublic,
     DepartmentBody,
@@ -29,12 +32,12 @@ from grid.api.schemas import (
 from grid.errors import Forbidden, InvalidInput, NotFound
 from grid.hierarchy.chain import OwnerChain, owner_chain
 from grid.hierarchy.levels import Level
-from grid.incidents import attachments, duplicates, export, hotspots, inserts, rates
+from grid.incidents import attachments, duplicates, hotspots, inserts, rates
 from grid.incidents.models import Attachment, Incident
 from grid.incidents.rates import month_bounds
 from grid.orm import utcnow
 from grid.services import Services
-from grid.spatial.chinacrs import to_storage
+from grid.spatial.chinacrs import storage_point
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -87,7 +90,7 @@ async def upload(svc: Svc, user: CurrentUser, file: UploadFile) -> AttachmentPub
 
 @router.get("/attachments/{attachment_id}", summary="下载附件 download an attachment")
 def download(svc: Svc, user: CurrentUser, session: ReadSession,
-             attachment_id: int) -> Response:
+             attachment_id: RowId) -> Response:
     """The attachment's bytes, to anyone who may see its incident."""
     row = session.get(Attachment, attachment_id)
     if row is None:
@@ -102,18 +105,18 @@ def download(svc: Svc, user: CurrentUser, session: ReadSession,
 def table(rows: list[dict], name: str, fmt: str) -> Response:
     """Rows as a CSV or XLSX download."""
     if fmt == "csv":
-        return Response(export.to_csv(rows), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return Response(tables.to_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers=attachment_headers(f"{name}.csv"))
     return Response(
-        export.to_xlsx(rows, name),
+        tables.to_xlsx(rows, name),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+        headers=attachment_headers(f"{name}.xlsx"))
 
 
 @router.get("/stats/rates", summary="三率排名 monthly three-rate ranking")
 def three_rates(
     svc: Svc, user: CurrentUser, session: ReadSession,
-    month: Annotated[str, Query(description="YYYY-MM")],
+    month: Annotated[Month, Query(description="YYYY-MM")],
     level: Literal["street", "community"] = "street",
     format: Literal["json", "csv", "xlsx"] = "json",
 ):
@@ -140,8 +143,8 @@ def _street(user, street: str) -> str:
 @router.get("/stats/top-categories", summary="每月一题 top categories by count and growth")
 def top_categories(
     svc: Svc, user: CurrentUser, session: ReadSession,
-    month: Annotated[str, Query(description="YYYY-MM")],
-    street: Annotated[str, Query(description="街道编码 street code")],
+    month: Annotated[Month, Query(description="YYYY-MM")],
+    street: Annotated[Code, Query(description="街道编码 street code")],
     baseline_months: Annotated[int, Query(ge=1, le=24)] = 3,
     format: Literal["json", "csv", "xlsx"] = "json",
 ):
@@ -158,11 +161,11 @@ def top_categories(
 @router.get("/stats/hotspots", summary="未诉先办 space-time hotspots")
 def hotspot_cells(
     svc: Svc, user: CurrentUser, session: ReadSession,
-    month: Annotated[str, Query(description="YYYY-MM")],
-    street: Annotated[str, Query(description="街道编码 street code")],
+    month: Annotated[Month, Query(description="YYYY-MM")],
+    street: Annotated[Code, Query(description="街道编码 street code")],
     cell_m: Annotated[float, Query(gt=10, le=5000)] = 200,
-    min_count: Annotated[int, Query(ge=1)] = 3,
-    factor: Annotated[float, Query(gt=0)] = 2.0,
+    min_count: Annotated[int, Query(ge=1, le=1_000_000)] = 3,
+    factor: Annotated[float, Query(gt=0, le=1000)] = 2.0,
     format: Literal["json", "csv", "xlsx"] = "json",
 ):
     """Cells where a category clusters beyond its usual monthly rate."""
@@ -213,7 +216,7 @@ async def report(request: Request, user: CachedUser, body: IncidentCreate,
             and body.lat is not None:
         fields = body.model_dump(exclude={"crs"})
         # Phones send GCJ-02/BD-09; the ladder locates in storage coordinates (CGCS2000).
-        fields["lon"], fields["lat"] = to_storage(body.lon, body.lat, body.crs)
+        fields["lon"], fields["lat"] = storage_point(body.lon, body.lat, body.crs)
         placed = svc.places.from_memory(fields["lon"], fields["lat"])
         if placed is not None and placed.covered:
             new = svc.ladder.prepare_report(user, **fields,
@@ -258,7 +261,7 @@ def _replayed(svc: Services, session, incident: Incident, body: IncidentCreate) 
     same = (incident.category, incident.description, incident.source) == (
         body.category, body.description, body.source)
     if same and body.lon is not None and body.lat is not None:
-        x, y = to_storage(body.lon, body.lat, body.crs)
+        x, y = storage_point(body.lon, body.lat, body.crs)
         point = to_shape(incident.geom)
         same = abs(point.x - x) < 1e-7 and abs(point.y - y) < 1e-7
     if not same:
@@ -284,7 +287,7 @@ def _report(svc: Services, user, body: IncidentCreate, key: str | None = None) -
                                    "has GPS")
             fields["lon"], fields["lat"], crs = found[0], found[1], "wgs84"
         # Phones send GCJ-02/BD-09; the ladder locates in storage coordinates (CGCS2000).
-        fields["lon"], fields["lat"] = to_storage(fields["lon"], fields["lat"], crs)
+        fields["lon"], fields["lat"] = storage_point(fields["lon"], fields["lat"], crs)
         # Placed by the place directory, from memory once it is ready (the owners it shows
         # are those locate shows).
         placed = (svc.places.locate(fields["lon"], fields["lat"])
@@ -308,10 +311,11 @@ def _answer(svc: Services, session, incident: Incident, suggested,
 @router.get("", response_model=list[IncidentPublic], summary="事件列表 list")
 def list_incidents(
     svc: Svc, user: CurrentUser, session: ReadSession,
-    state: str | None = None, level: str | None = None, category: str | None = None,
-    unit: Annotated[str | None, Query(description="单元编码前缀 unit code (subtree)")] = None,
+    state: IncidentState | None = None, level: Level | None = None,
+    category: text(40) | None = None,
+    unit: Annotated[Code | None, Query(description="单元编码前缀 unit code (subtree)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Count, Query()] = 0,
 ) -> list[IncidentPublic]:
     """Incidents inside the caller's scope, newest first."""
     now = utcnow()
@@ -322,14 +326,14 @@ def list_incidents(
 
 @router.get("/{incident_id}", response_model=IncidentDetail, summary="事件详情 one incident")
 def get_incident(svc: Svc, user: CurrentUser, session: ReadSession,
-                 incident_id: int) -> IncidentDetail:
+                 incident_id: RowId) -> IncidentDetail:
     """One incident with its owner chain and every step so far."""
     return detail(svc, session, svc.ladder.get(session, user, incident_id))
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentDetail,
              summary="上报上一级 escalate (社区呼叫)")
-def escalate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def escalate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
              body: ReasonBody) -> IncidentDetail:
     """Move the incident one level up, with a reason."""
     incident = svc.ladder.escalate(session, user, incident_id, body.reason,
@@ -339,7 +343,7 @@ def escalate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: in
 
 @router.post("/{incident_id}/send-back", response_model=IncidentDetail,
              summary="退回下一级 send back down with instructions")
-def send_back(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def send_back(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
               body: SendBackBody) -> IncidentDetail:
     """退回: return the case one level down (e.g. community → grid) with instructions."""
     incident = svc.ladder.send_back(session, user, incident_id, body.instructions,
@@ -350,7 +354,7 @@ def send_back(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: i
 @router.get("/{incident_id}/duplicates", response_model=list[DuplicatePublic],
             summary="疑似重复 possible duplicates")
 def possible_duplicates(svc: Svc, user: CurrentUser, session: ReadSession,
-                        incident_id: int) -> list[DuplicatePublic]:
+                        incident_id: RowId) -> list[DuplicatePublic]:
     """Open cases of the same category near this one in space and time."""
     incident = svc.ladder.get(session, user, incident_id)
     return [DuplicatePublic.model_validate(s.__dict__)
@@ -359,7 +363,7 @@ def possible_duplicates(svc: Svc, user: CurrentUser, session: ReadSession,
 
 @router.post("/{incident_id}/merge", response_model=IncidentDetail,
              summary="合并重复工单 merge into another case")
-def merge(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def merge(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
           body: MergeBody) -> IncidentDetail:
     """Close this case as a duplicate of ``into``; its reporters move to ``into``."""
     target = duplicates.merge(session, svc.ladder, user, incident_id, body.into, body.reason)
@@ -367,7 +371,7 @@ def merge(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentDetail, summary="办结 resolve")
-def resolve(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def resolve(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
             body: ReasonBody) -> IncidentDetail:
     """The current level solved it."""
     incident = svc.ladder.resolve(session, user, incident_id, body.reason,
@@ -376,7 +380,7 @@ def resolve(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int
 
 
 @router.post("/{incident_id}/whistle", response_model=IncidentDetail, summary="吹哨 whistle")
-def whistle(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def whistle(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
             body: WhistleBody) -> IncidentDetail:
     """街乡吹哨: the street summons departments."""
     incident = svc.ladder.whistle(session, user, incident_id, body.departments, body.reason,
@@ -386,7 +390,7 @@ def whistle(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int
 
 @router.post("/{incident_id}/report-in", response_model=IncidentDetail,
              summary="部门报到 report in")
-def report_in(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def report_in(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
               body: DepartmentBody) -> IncidentDetail:
     """部门报到: a summoned department acknowledges."""
     incident = svc.ladder.report_in(session, user, incident_id, body.department, body.note)
@@ -395,7 +399,7 @@ def report_in(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: i
 
 @router.post("/{incident_id}/finish", response_model=IncidentDetail,
              summary="部门办结 department done")
-def finish(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def finish(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
            body: DepartmentBody) -> IncidentDetail:
     """A department reports its part done; the last one resolves the incident."""
     incident = svc.ladder.finish(session, user, incident_id, body.department, body.note,
@@ -404,7 +408,7 @@ def finish(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
 
 
 @router.post("/{incident_id}/close", response_model=IncidentDetail, summary="核查结案 close")
-def close(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def close(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
           body: ReasonBody) -> IncidentDetail:
     """核查结案: checked and closed."""
     incident = svc.ladder.close(session, user, incident_id, body.reason,
@@ -413,7 +417,7 @@ def close(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
 
 
 @router.post("/{incident_id}/rate", response_model=IncidentDetail, summary="回访评价 rate")
-def rate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def rate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
          body: RateBody) -> IncidentDetail:
     """回访评价: the reporter's rating (满意 / 基本满意 / 不满意)."""
     incident = svc.ladder.rate(session, user, incident_id, body.rating, body.note,

@@ -11,12 +11,14 @@ CRS84 (the two agree to within a metre).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from grid.api.deps import CurrentUser, ReadSession
+from grid.api.limits import Count, RowId, parse_row_id, text
 from grid.errors import InvalidInput, NotFound
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVEL_NAMES, SPATIAL_LEVELS, Level
@@ -35,9 +37,14 @@ CONFORMANCE = [
 INCIDENTS = "incidents"
 MAX_LIMIT = 10_000
 
-VersionQuery = Annotated[int | None, Query(description="边界版本 boundary version; default active")]
+VersionQuery = Annotated[RowId | None, Query(
+    description="边界版本 boundary version; default active")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[Count, Query()]
+#: A collection id (a level or ``incidents``) and a feature id (a unit code or incident id).
+CollectionId = text(40)
+FeatureId = text(64)
+Bbox = text(200)
 
 
 def _base(request: Request) -> str:
@@ -58,7 +65,8 @@ def _bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         values = []
     if len(values) == 6:  # 3D boxes: drop the heights
         values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) \
+            or values[0] > values[2] or values[1] > values[3]:
         raise InvalidInput(f"bbox 应为 minx,miny,maxx,maxy bbox must be minx,miny,maxx,maxy: "
                            f"'{bbox}'")
     return values[0], values[1], values[2], values[3]
@@ -141,7 +149,7 @@ def collections(request: Request, session: ReadSession, user: CurrentUser,
 
 
 @router.get("/collections/{cid}", summary="OGC API collection")
-def collection(cid: str, request: Request, session: ReadSession, user: CurrentUser,
+def collection(cid: CollectionId, request: Request, session: ReadSession, user: CurrentUser,
                version: VersionQuery = None) -> dict[str, Any]:
     """One collection's description."""
     level = _level(cid)
@@ -167,8 +175,8 @@ def _page_links(request: Request, page: FeaturePage, limit: int, offset: int) ->
 
 
 @router.get("/collections/{cid}/items", summary="OGC API items")
-def items(cid: str, request: Request, session: ReadSession, user: CurrentUser,
-          bbox: str | None = None, limit: Limit = 100, offset: Offset = 0,
+def items(cid: CollectionId, request: Request, session: ReadSession, user: CurrentUser,
+          bbox: Bbox | None = None, limit: Limit = 100, offset: Offset = 0,
           version: VersionQuery = None) -> JSONResponse:
     """Features of a collection, filtered by ``bbox`` (lon/lat), paged by ``limit``/``offset``
     with next/prev links."""
@@ -185,14 +193,15 @@ def items(cid: str, request: Request, session: ReadSession, user: CurrentUser,
 
 
 @router.get("/collections/{cid}/items/{fid}", summary="OGC API item")
-def item(cid: str, fid: str, request: Request, session: ReadSession, user: CurrentUser,
-         version: VersionQuery = None) -> JSONResponse:
+def item(cid: CollectionId, fid: FeatureId, request: Request, session: ReadSession,
+         user: CurrentUser, version: VersionQuery = None) -> JSONResponse:
     """One feature: a unit by code, an incident by id."""
     level = _level(cid)
     if level is None:
-        if not fid.isdigit():
+        incident_id = parse_row_id(fid)
+        if incident_id is None:
             raise NotFound(f"事件 {fid} 不存在 incident {fid} not found")
-        page = incident_features(session, _scope(user), incident_id=int(fid), limit=1)
+        page = incident_features(session, _scope(user), incident_id=incident_id, limit=1)
     else:
         page = unit_features(session, _version(session, version), level, code=fid, limit=1)
     if not page.features:

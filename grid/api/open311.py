@@ -28,12 +28,13 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 
 from grid.api.deps import Svc
+from grid.api.limits import parse_row_id, text
 from grid.errors import Forbidden, GridError, InvalidInput, NotFound
 from grid.hierarchy.chain import owner_chain
 from grid.hierarchy.levels import Level
 from grid.incidents.models import Incident
 from grid.services import Services
-from grid.spatial.chinacrs import to_storage
+from grid.spatial.chinacrs import storage_point
 from grid.users import User
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -41,6 +42,14 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 CLOSED = ("closed", "rated", "merged")
 _STATUS = {Forbidden: 403, NotFound: 404}
 #: Element names of list items in XML answers, by their list's name.
+#: Path and query fields: a format, a service code, one id, a list of ids or codes, a date.
+Format = text(8)
+ServiceCode = text(40)
+RequestId = text(20)
+List = text(2000)
+Date = text(40)
+#: Most characters of a posted form field (the description is cut to 4000 after).
+MAX_FORM_TEXT = 10_000
 _ITEM = {"services": "service", "service_requests": "request", "errors": "error",
          "attributes": "attribute", "values": "value"}
 
@@ -129,7 +138,7 @@ def request_public(svc: Services, session, incident: Incident) -> dict:
 
 
 @router.get("/services.{fmt}", summary="服务列表 Open311 services")
-def services(svc: Svc, fmt: str) -> Response:
+def services(svc: Svc, fmt: Format) -> Response:
     """Every category as a service."""
     try:
         fmt = _format(fmt)
@@ -139,7 +148,7 @@ def services(svc: Svc, fmt: str) -> Response:
 
 
 @router.get("/services/{service_code}.{fmt}", summary="服务定义 Open311 service definition")
-def service_definition(svc: Svc, service_code: str, fmt: str) -> Response:
+def service_definition(svc: Svc, service_code: ServiceCode, fmt: Format) -> Response:
     """The attributes a request of this service may carry."""
     try:
         fmt = _format(fmt)
@@ -164,7 +173,7 @@ def _file(svc: Services, form: dict[str, str]) -> int:
     except (KeyError, ValueError):
         raise InvalidInput("需要坐标 lat and long are required (WGS 84 degrees)") from None
     name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p)
-    lon, lat = to_storage(lon, lat, "wgs84")
+    lon, lat = storage_point(lon, lat, "wgs84")
     with svc.db.write() as session:
         user = session.scalar(select(User).where(User.name == account, User.active))
         if user is None:
@@ -176,13 +185,23 @@ def _file(svc: Services, form: dict[str, str]) -> int:
         return incident.id
 
 
+def _fields(form) -> dict[str, str]:
+    """A posted form's text fields, each bounded and without NUL (uploaded files ignored)."""
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    for key, value in fields.items():
+        if "\x00" in value or len(value) > MAX_FORM_TEXT:
+            raise InvalidInput(f"字段 {key[:40]} 无效：含 NUL 字符或超过 {MAX_FORM_TEXT} 字 "
+                               f"field {key[:40]!r} holds NUL or is longer than "
+                               f"{MAX_FORM_TEXT} characters")
+    return fields
+
+
 @router.post("/requests.{fmt}", summary="提交诉求 Open311 POST service request")
-async def post_request(svc: Svc, request: Request, fmt: str) -> Response:
+async def post_request(svc: Svc, request: Request, fmt: Format) -> Response:
     """File a request (form-encoded, as the spec says); answers its id."""
     try:
         fmt = _format(fmt)
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        incident_id = _file(svc, form)
+        incident_id = _file(svc, _fields(await request.form()))
     except GridError as exc:
         return error(fmt, exc)
     return answer(fmt, "service_requests", [{"service_request_id": str(incident_id),
@@ -198,16 +217,17 @@ def _instant(svc: Services, text: str) -> datetime:
 
 
 @router.get("/requests.{fmt}", summary="诉求列表 Open311 GET service requests")
-def get_requests(svc: Svc, fmt: str, service_request_id: str | None = None,
-                 service_code: str | None = None, start_date: str | None = None,
-                 end_date: str | None = None, status: str | None = None) -> Response:
+def get_requests(svc: Svc, fmt: Format, service_request_id: List | None = None,
+                 service_code: List | None = None, start_date: Date | None = None,
+                 end_date: Date | None = None, status: text(20) | None = None) -> Response:
     """Requests, newest first: by ids, or filtered by service, dates (default: last 90 days,
     at most 1000) and status."""
     try:
         fmt = _format(fmt)
         query = select(Incident).order_by(Incident.id.desc()).limit(1000)
         if service_request_id:
-            ids = [int(i) for i in service_request_id.split(",") if i.strip().isdigit()]
+            ids = [i for i in map(parse_row_id, service_request_id.split(",")[:1000])
+                   if i is not None]
             query = query.where(Incident.id.in_(ids))
         if service_code:
             query = query.where(Incident.category.in_(service_code.split(",")))
@@ -225,12 +245,13 @@ def get_requests(svc: Svc, fmt: str, service_request_id: str | None = None,
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="单个诉求 Open311 GET service request")
-def get_request(svc: Svc, request_id: str, fmt: str) -> Response:
+def get_request(svc: Svc, request_id: RequestId, fmt: Format) -> Response:
     """One request (a list of one, as the spec shows)."""
     try:
         fmt = _format(fmt)
         with svc.db.read() as session:
-            incident = session.get(Incident, int(request_id)) if request_id.isdigit() else None
+            number = parse_row_id(request_id)
+            incident = None if number is None else session.get(Incident, number)
             if incident is None:
                 raise NotFound(f"诉求 {request_id} 不存在 service request {request_id} not found")
             found = [request_public(svc, session, incident)]

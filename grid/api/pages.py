@@ -10,6 +10,7 @@ from fastapi import APIRouter, Cookie, Query
 from fastapi.responses import HTMLResponse
 
 from grid.api.deps import PageUser, ReadSession, Svc
+from grid.api.limits import Code, RowId
 from grid.errors import Forbidden
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
@@ -40,7 +41,7 @@ def _in_scope(user, code: str) -> bool:
 
 
 @router.get("/maps/streets/{code}", response_class=HTMLResponse, summary="街道地图 street map")
-def street_page(svc: Svc, session: ReadSession, user: PageUser, code: str,
+def street_page(svc: Svc, session: ReadSession, user: PageUser, code: Code,
                 lang: Lang = None, shade: Shade = "open",
                 token: str | None = None) -> HTMLResponse:
     """The street's communities, grids and buildings as layers, with its incidents."""
@@ -55,9 +56,9 @@ def street_page(svc: Svc, session: ReadSession, user: PageUser, code: str,
 
 
 @router.get("/maps/streets/{code}/buildings.geojson", summary="街道楼栋 street's buildings")
-def street_buildings(svc: Svc, session: ReadSession, user: PageUser, code: str,
+def street_buildings(svc: Svc, session: ReadSession, user: PageUser, code: Code,
                      bbox: Annotated[str | None, Query(
-                         pattern=r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$",
+                         pattern=r"^-?\d{1,9}(\.\d{1,15})?(,-?\d{1,9}(\.\d{1,15})?){3}$",
                          description="minx,miny,maxx,maxy (map display coordinates)")] = None,
                      lang: Lang = None) -> dict:
     """The street map's building layer, loaded by bounding box while it is switched on."""
@@ -86,7 +87,7 @@ def city_page(svc: Svc, session: ReadSession, user: PageUser, lang: Lang = None,
 
 @router.get("/maps/incidents/{incident_id}", response_class=HTMLResponse,
             summary="事件页面 incident page")
-def incident_page(svc: Svc, session: ReadSession, user: PageUser, incident_id: int,
+def incident_page(svc: Svc, session: ReadSession, user: PageUser, incident_id: RowId,
                   lang: Lang = None, token: str | None = None) -> HTMLResponse:
     """The owning grid highlighted, the path up the ladder and the audit trail."""
     incident = svc.ladder.get(session, user, incident_id)

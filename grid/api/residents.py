@@ -13,13 +13,15 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from grid.api.deps import CurrentUser, ReadSession, Svc
+from grid.api.downloads import attachment_headers
+from grid.api.limits import Code, Count
 from grid.errors import InvalidInput
 from grid.residents import access
 from grid.residents.register import import_rows, parse_register
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 
-UnitQuery = Annotated[str, Query(description="楼栋、网格或社区编码 building/grid/community code")]
+UnitQuery = Annotated[Code, Query(description="楼栋、网格或社区编码 building/grid/community code")]
 #: Larger registers (a whole street) go through `grid residents import` on the server.
 MAX_REGISTER_BYTES = 20 * 1024 * 1024
 
@@ -112,7 +114,7 @@ def import_register(
 @router.get("", response_model=list[ResidentPublic], summary="居民名单 residents of a unit")
 def list_residents(
     session: ReadSession, user: CurrentUser, svc: Svc, unit: UnitQuery,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[Count, Query()] = 0,
 ) -> list[ResidentPublic]:
     """Residents of a building, grid or community (clear or masked by role and scope)."""
     views = access.residents_of(session, user, unit, svc.settings.pii_key, limit=limit,
@@ -144,6 +146,4 @@ def export(
     """Residents of a unit as CSV, masked unless ``clear=true`` is asked by an allowed caller."""
     text = access.export_csv(session, user, unit, svc.settings.pii_key, clear=clear)
     return Response(text, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="residents-{unit}.csv"',
-        "Cache-Control": "no-store",
-    })
+        **attachment_headers(f"residents-{unit}.csv"), "Cache-Control": "no-store"})

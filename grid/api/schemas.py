@@ -8,6 +8,7 @@ from typing import Any, Literal
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 
+from grid.api.limits import LongText, Name, Note, RowId, RowIds, text
 from grid.hierarchy.chain import OwnerChain
 from grid.incidents.models import Incident
 from grid.spatial.locate import Location
@@ -89,49 +90,52 @@ class IncidentCreate(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180, description="经度 longitude; "
                               "omit to use the GPS of an attached photo")
     lat: float | None = Field(default=None, ge=-90, le=90, description="纬度 latitude")
-    category: str = Field(description="事件类别编码 category code, see GET /api/v1/categories")
-    description: str = Field(default="", max_length=4000)
-    reporter: str = Field(default="", max_length=100)
+    category: text(40) = Field(description="事件类别编码 category code, see GET "
+                                         "/api/v1/categories")
+    description: LongText = ""
+    reporter: Name = ""
     source: Literal["patrol", "hotline", "resident"] = "patrol"
-    contact: str = Field(default="", max_length=100, description="报告人联系方式 for the callback")
-    attachments: list[int] = Field(default_factory=list, description="ids from POST "
+    contact: Name = Field(default="", description="报告人联系方式 for the callback")
+    attachments: RowIds = Field(default_factory=list, description="ids from POST "
                                    "/api/v1/attachments; a photo's EXIF GPS places a report "
                                    "sent without lon/lat")
-    crs: str | None = Field(default=None, description="坐标系 of lon/lat: wgs84 | cgcs2000 | "
+    crs: text(40) | None = Field(default=None, description="坐标系 of lon/lat: wgs84 | cgcs2000 | "
                             "gcj02 (高德/腾讯/微信) | bd09 (百度) | EPSG:NNNN; default cgcs2000")
 
 
 class ReasonBody(BaseModel):
-    reason: str = Field(default="", max_length=2000)
-    attachments: list[int] = Field(default_factory=list)
+    reason: Note = ""
+    attachments: RowIds = Field(default_factory=list)
 
 
 class SendBackBody(BaseModel):
-    instructions: str = Field(min_length=1, max_length=2000, description="处理意见")
-    attachments: list[int] = Field(default_factory=list)
+    instructions: text(2000, min_length=1) = Field(description="处理意见")
+    attachments: RowIds = Field(default_factory=list)
 
 
 class MergeBody(BaseModel):
-    into: int = Field(description="the case this one duplicates")
-    reason: str = Field(default="", max_length=2000)
+    into: RowId = Field(description="the case this one duplicates")
+    reason: Note = ""
 
 
 class WhistleBody(BaseModel):
-    departments: list[str] = Field(min_length=1)
-    reason: str = Field(default="", max_length=2000)
+    departments: list[text(60, min_length=1)] = Field(min_length=1, max_length=20)
+    reason: Note = ""
     report_in_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
 
 class DepartmentBody(BaseModel):
-    department: str | None = Field(default=None, description="admins acting for a department")
-    note: str = Field(default="", max_length=2000)
-    attachments: list[int] = Field(default_factory=list, description="on finish: photos")
+    department: text(60) | None = Field(default=None,
+                                        description="admins acting for a department")
+    note: Note = ""
+    attachments: RowIds = Field(default_factory=list, description="on finish: photos")
 
 
 class RateBody(BaseModel):
     rating: Literal["满意", "基本满意", "不满意"]
-    note: str = Field(default="", max_length=2000)
-    reporter_id: int | None = Field(default=None, description="which reporter was called back")
+    note: Note = ""
+    reporter_id: RowId | None = Field(default=None,
+                                      description="which reporter was called back")
 
 
 class StepPublic(Public):

@@ -9,6 +9,7 @@ from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
 from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.limits import Code, Count, RowId, text
 from grid.api.schemas import (
     CategoryPublic,
     LocationPublic,
@@ -19,15 +20,16 @@ from grid.api.schemas import (
 )
 from grid.errors import Forbidden
 from grid.hierarchy import store
-from grid.hierarchy.levels import parse_level
+from grid.hierarchy.levels import Level
 from grid.hierarchy.models import Unit
 from grid.services import Services
-from grid.spatial.chinacrs import to_storage
+from grid.spatial.chinacrs import storage_point
 from grid.spatial.locate import locate_point
 
 router = APIRouter(prefix="/api/v1", tags=["units"])
 
-VersionQuery = Annotated[int | None, Query(description="边界版本 boundary version; default active")]
+VersionQuery = Annotated[RowId | None, Query(
+    description="边界版本 boundary version; default active")]
 
 
 def _version(session, version: int | None) -> int:
@@ -46,7 +48,7 @@ def _public(session, units: list[Unit]) -> list[UnitPublic]:
 
 #: Units per page of ``/units`` and ``/units/geojson``: a city's building level is a million.
 Limit = Annotated[int, Query(ge=1, le=10_000, description="每页单元数 units per page")]
-Offset = Annotated[int, Query(ge=0, description="跳过 units skipped (paging)")]
+Offset = Annotated[Count, Query(description="跳过 units skipped (paging)")]
 
 
 def _page(request: Request, response: Response, found: list, limit: int, offset: int
@@ -61,13 +63,13 @@ def _page(request: Request, response: Response, found: list, limit: int, offset:
 @router.get("/units", response_model=list[UnitPublic], summary="列出单元 list units")
 def list_units(
     request: Request, response: Response, session: ReadSession, user: CurrentUser,
-    level: str | None = None, parent: str | None = None, version: VersionQuery = None,
+    level: Level | None = None, parent: Code | None = None, version: VersionQuery = None,
     limit: Limit = 1000, offset: Offset = 0,
 ) -> list[UnitPublic]:
     """Units of a level and/or under a parent, in the active version (or ``version``), by
     code, a page at a time (``Link`` header to the next page)."""
     version_id = _version(session, version)
-    found = list(store.units(session, version_id, level and parse_level(level), parent,
+    found = list(store.units(session, version_id, level, parent,
                              limit=limit, offset=offset))
     return _public(session, _page(request, response, found, limit, offset))
 
@@ -75,14 +77,14 @@ def list_units(
 @router.get("/units/geojson", summary="单元 GeoJSON units as GeoJSON")
 def units_geojson(
     request: Request, response: Response, session: ReadSession, user: CurrentUser,
-    level: str | None = None, parent: str | None = None, version: VersionQuery = None,
+    level: Level | None = None, parent: Code | None = None, version: VersionQuery = None,
     limit: Limit = 1000, offset: Offset = 0,
 ) -> dict:
     """A FeatureCollection (EPSG:4490 lon/lat) of units of a level and/or under a parent, a
     page at a time (``Link`` header to the next page)."""
     version_id = _version(session, version)
     found = _page(request, response, list(store.units(
-        session, version_id, level and parse_level(level), parent, limit=limit,
+        session, version_id, level, parent, limit=limit,
         offset=offset)), limit, offset)
     return {
         "type": "FeatureCollection",
@@ -100,7 +102,7 @@ def units_geojson(
 
 
 @router.get("/units/{code}", response_model=UnitPublic, summary="一个单元 one unit")
-def get_unit(session: ReadSession, user: CurrentUser, code: str,
+def get_unit(session: ReadSession, user: CurrentUser, code: Code,
              version: VersionQuery = None) -> UnitPublic:
     """One unit with its Party organisation."""
     return _public(session, [store.get_unit(session, _version(session, version), code)])[0]
@@ -108,7 +110,7 @@ def get_unit(session: ReadSession, user: CurrentUser, code: str,
 
 @router.get("/units/{code}/children", response_model=list[UnitPublic],
             summary="下级单元 children")
-def unit_children(session: ReadSession, user: CurrentUser, code: str,
+def unit_children(session: ReadSession, user: CurrentUser, code: Code,
                   version: VersionQuery = None) -> list[UnitPublic]:
     """The units one level below ``code``."""
     version_id = _version(session, version)
@@ -122,14 +124,14 @@ async def locate(
     lon: Annotated[float, Query(description="经度 longitude (or x of a projected EPSG crs)")],
     lat: Annotated[float, Query(description="纬度 latitude (or y of a projected EPSG crs)")],
     version: VersionQuery = None,
-    crs: Annotated[str, Query(description="坐标系 wgs84 | cgcs2000 | gcj02 (高德/腾讯/微信) | "
+    crs: Annotated[text(40), Query(description="坐标系 wgs84 | cgcs2000 | gcj02 (高德/腾讯/微信) | "
                                           "bd09 (百度) | EPSG:NNNN")] = "cgcs2000",
 ) -> LocationPublic:
     """Street → community → grid → building holding the point, each with its Party
     organisation, the building's resident groups and the grid workers; or "outside coverage"
     with the nearest grid. The answer's lon/lat are in storage coordinates (its ``crs``)."""
     svc: Services = request.app.state.services
-    lon, lat = to_storage(lon, lat, crs)
+    lon, lat = storage_point(lon, lat, crs)
     # The hot path: the active version answered from memory (grid.spatial.places), on the
     # event loop (~0.1 ms). Anything that needs the database goes to the thread pool.
     if version is None and svc.places.ready:
@@ -157,7 +159,7 @@ def versions(session: ReadSession, user: CurrentUser) -> list[VersionPublic]:
 @router.post("/versions/{version_id}/activate", response_model=VersionPublic,
              summary="启用版本 activate")
 def activate(svc: Svc, session: WriteSession, user: CurrentUser,
-             version_id: int) -> VersionPublic:
+             version_id: RowId) -> VersionPublic:
     """Make a version the active one (admins and GIS staff)."""
     if user.role not in ("admin", "gis"):
         raise Forbidden("只有管理员或GIS人员可以启用版本 only admin or GIS staff can activate")
@@ -168,7 +170,7 @@ def activate(svc: Svc, session: WriteSession, user: CurrentUser,
 
 
 @router.get("/categories", response_model=list[CategoryPublic], summary="事件类别 categories")
-def categories(svc: Svc, user: CurrentUser, lang: str = "zh") -> list[CategoryPublic]:
+def categories(svc: Svc, user: CurrentUser, lang: text(8) = "zh") -> list[CategoryPublic]:
     """The incident categories and their time limits."""
     return [
         CategoryPublic.model_validate({**c.model_dump(by_alias=True), "name": c.label(lang)})

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from grid.errors import GridError
+from grid.tables import safe_cell
 
 hotline_app = typer.Typer(help="热线地址 hotline addresses → buildings", no_args_is_help=True)
 console = Console()
@@ -72,9 +73,9 @@ def place(
         for row in rows:
             found = gazetteer.match(row[column])
             placed += bool(found.placed)
-            writer.writerow({**row, "building_code_matched": found.placed or "",
-                             "score": found.score, "status": "auto" if found.placed else "queue",
-                             "candidates": ";".join(f"{c.code}:{c.score}"
-                                                    for c in found.candidates)})
+            out_row = {**row, "building_code_matched": found.placed or "",
+                       "score": found.score, "status": "auto" if found.placed else "queue",
+                       "candidates": ";".join(f"{c.code}:{c.score}" for c in found.candidates)}
+            writer.writerow({k: safe_cell(v) for k, v in out_row.items()})
     console.print(f"地址 addresses: {len(rows)}, 自动定位 placed: {placed}, "
                   f"待人工 queued: {len(rows) - placed} → {out}")

@@ -93,6 +93,17 @@ def exif_lonlat(data: bytes) -> tuple[float, float] | None:
     return lon, lat
 
 
+#: Control characters (NUL included, which PostgreSQL refuses in text) dropped from file names.
+_CONTROL = dict.fromkeys([*range(0x20), 0x7F])
+
+
+def _safe_name(filename: str | None) -> str:
+    """The file name a client sent, without folders or control characters, at most 200
+    characters (the column's length)."""
+    name = Path((filename or "").translate(_CONTROL).replace("\\", "/")).name[:200]
+    return name or "file"
+
+
 def store(session: Session, storage: Storage, *, filename: str, data: bytes, uploaded_by: str,
           max_bytes: int) -> Attachment:
     """Check and keep one file; returns its row (not yet tied to an incident)."""
@@ -105,7 +116,7 @@ def store(session: Session, storage: Storage, *, filename: str, data: bytes, upl
     digest = hashlib.sha256(data).hexdigest()
     storage.put(digest, data)
     lonlat = exif_lonlat(data) if kind == "image/jpeg" else None
-    row = Attachment(filename=Path(filename or "file").name[:200], content_type=kind,
+    row = Attachment(filename=_safe_name(filename), content_type=kind,
                      size=len(data), sha256=digest, key=digest, uploaded_by=uploaded_by,
                      lon=lonlat and lonlat[0], lat=lonlat and lonlat[1])
     session.add(row)

@@ -59,7 +59,7 @@ def rates(
     out: Annotated[Path | None, typer.Option(help="write .csv or .xlsx here")] = None,
 ) -> None:
     """The monthly three-rate ranking (响应率 / 解决率 / 满意率), lowest last."""
-    from grid.incidents import export
+    from grid import tables as export
     from grid.incidents.rates import month_bounds, monthly_ranking
 
     svc = _services()

@@ -76,10 +76,10 @@ def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     try:
         year, mon = (int(x) for x in month.split("-"))
         start = datetime(year, mon, 1, tzinfo=ZoneInfo(timezone))
-    except ValueError:
+        end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=start.tzinfo)
+    except ValueError:  # not a month, or the last one a datetime can hold (9999-12)
         raise InvalidInput(f"月份格式应为 YYYY-MM month must look like 2026-10, not '{month}'"
                            ) from None
-    end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=start.tzinfo)
     return start, end
 
 

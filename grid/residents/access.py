@@ -16,8 +16,6 @@ The rule, the same for every answer (list, Party members, export):
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -28,6 +26,7 @@ from grid.errors import Forbidden, InvalidInput
 from grid.hierarchy import store
 from grid.residents.models import Resident
 from grid.residents.pii import Protector, mask_name
+from grid.tables import csv_text
 from grid.users import Role, User
 
 PII_ROLES = frozenset({Role.admin.value, Role.street.value, Role.community.value,
@@ -162,15 +161,10 @@ def export_csv(session: Session, user: User, unit_code: str, pii_key: str | None
         select(Resident).where(Resident.building_code.startswith(unit_code, autoescape=True))
         .order_by(Resident.building_code, Resident.entrance, Resident.room, Resident.id)))
     views = _views(session, rows, clear, pii_key, show_names=clear)
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for v in views:
-        writer.writerow([v.name, v.id_number, v.phone or "", v.address, v.building_code,
-                         v.building_name, v.group_code or "", v.entrance or "", v.floor or "",
-                         v.room, "是" if v.party_member else "否"])
-    return buffer.getvalue()
+    return csv_text(EXPORT_COLUMNS, (
+        [v.name, v.id_number, v.phone or "", v.address, v.building_code, v.building_name,
+         v.group_code or "", v.entrance or "", v.floor or "", v.room,
+         "是" if v.party_member else "否"] for v in views))
 
 
 def as_dict(view: ResidentView) -> dict:

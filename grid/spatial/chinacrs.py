@@ -224,3 +224,29 @@ def from_storage(lon, lat, crs: str | None):
     transformer = _epsg_transformer(int(name.split(":")[1]))
     x, y = transformer.transform(lon_a, lat_a, direction="INVERSE")
     return _result(np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64"), scalar)
+
+
+#: Where the service places points (west, south, east, north; CGCS2000 degrees): China's
+#: 3° Gauss-Krüger zones 25–45 (EPSG:4534–4554, central meridians 75°E–135°E), in which
+#: distances and areas are computed (``grid.spatial.crs``), between 3°N and 54°N.
+SERVICE_AREA = (73.5, 3.0, 136.5, 54.0)
+
+
+def in_service_area(lon: float, lat: float) -> bool:
+    """True if the storage-CRS point lies inside :data:`SERVICE_AREA` (NaN never does)."""
+    west, south, east, north = SERVICE_AREA
+    return bool(west <= lon < east and south <= lat <= north)
+
+
+def storage_point(lon: float, lat: float, crs: str | None) -> tuple[float, float]:
+    """One input point (a report, a locate, a photo's GPS) in storage coordinates, refused
+    with InvalidInput when it lies outside the service area — before anything is queried."""
+    x, y = to_storage(lon, lat, crs)
+    if not in_service_area(x, y):
+        west, south, east, north = SERVICE_AREA
+        raise InvalidInput(
+            f"坐标 {lon}, {lat} 不在服务范围内（中国，东经 {west}–{east}°，北纬 {south}–{north}°）"
+            f" / the point {lon}, {lat} lies outside the service area (China: {west}–{east}°E, "
+            f"{south}–{north}°N); check the order of lon and lat and the crs",
+            details={"lon": lon, "lat": lat, "crs": crs, "service_area": list(SERVICE_AREA)})
+    return x, y

@@ -9,10 +9,12 @@ reported as errors by the validator, so no garbled name is ever stored.
 
 from __future__ import annotations
 
+import codecs
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 #: ``.cpg`` spellings mapped to Python codec names.
 _CPG_ALIASES = {
@@ -24,6 +26,11 @@ _CPG_ALIASES = {
 
 #: Tell-tale sequences: UTF-8 read as GBK (锟斤拷 from U+FFFD), Latin-1 read of UTF-8/GBK.
 MOJIBAKE = re.compile("锟斤拷|烫烫|屯屯|\ufffd|[\u00c0-\u00ff][\u0080-\u00ff]")
+
+
+#: Bytes of a ``.dbf`` read to tell UTF-8 from GB18030: enough records for any real table,
+#: and a bound on memory whatever the file's size.
+DETECT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,14 +46,15 @@ class EncodingChoice:
 
 
 def _shapefile_parts(path: Path) -> tuple[bytes | None, str | None]:
-    """The ``.dbf`` bytes and ``.cpg`` text of a shapefile given as .shp, folder or .zip."""
+    """The first DETECT_BYTES of the ``.dbf`` and the ``.cpg`` text of a shapefile given as
+    .shp, folder or .zip."""
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path) as zf:
             names = {n.lower(): n for n in zf.namelist()}
             dbf = next((n for k, n in names.items() if k.endswith(".dbf")), None)
             cpg = next((n for k, n in names.items() if k.endswith(".cpg")), None)
-            return (zf.read(dbf) if dbf else None,
-                    zf.read(cpg).decode("ascii", "replace") if cpg else None)
+            return (_head(zf.open(dbf)) if dbf else None,
+                    _head(zf.open(cpg)).decode("ascii", "replace") if cpg else None)
     if path.is_dir():
         dbfs = sorted(path.glob("*.dbf")) + sorted(path.glob("*.DBF"))
         if not dbfs:
@@ -58,8 +66,14 @@ def _shapefile_parts(path: Path) -> tuple[bytes | None, str | None]:
                None)
     cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()),
                None)
-    return (dbf.read_bytes() if dbf else None,
-            cpg.read_text("ascii", "replace") if cpg else None)
+    return (_head(dbf.open("rb")) if dbf else None,
+            _head(cpg.open("rb")).decode("ascii", "replace") if cpg else None)
+
+
+def _head(handle: BinaryIO) -> bytes:
+    """The first DETECT_BYTES of an open file, which is closed."""
+    with handle:
+        return handle.read(DETECT_BYTES)
 
 
 def _dbf_records(data: bytes) -> bytes:
@@ -83,7 +97,8 @@ def choose_encoding(path: Path, override: str | None = None) -> EncodingChoice:
         return EncodingChoice(_CPG_ALIASES.get(name.lower(), name.upper()), "cpg")
     records = _dbf_records(dbf)
     try:
-        records.decode("utf-8")
+        # not final: the read may end inside a character (DETECT_BYTES)
+        codecs.getincrementaldecoder("utf-8")().decode(records, final=False)
     except UnicodeDecodeError:
         return EncodingChoice("GB18030", "detected")
     return EncodingChoice("UTF-8", "detected")

@@ -31,6 +31,7 @@ from grid.hierarchy.levels import PARENT_LEVEL, SPATIAL_LEVELS, Level
 from grid.hierarchy.models import BoundaryVersion, GridWorker, PartyOrg, Unit
 from grid.spatial.encoding import choose_encoding
 from grid.spatial.fields import FieldMap, guess_fields, read_field_yaml
+from grid.spatial.inputs import readable
 from grid.spatial.validate import (
     ERROR,
     WARNING,
@@ -234,6 +235,9 @@ class RawGeometry:
         # already in storage CRS: the geometries are not reprojected, so the file's own WKB
         # is what they are, and can be written as it is (see :meth:`blobs_of`)
         self.stored_as_is = crs.is_exact_same(pyproj.CRS.from_epsg(STORAGE_SRID))
+        #: Geometries that came with heights (Z) or measures (M), stored flat (2-D).
+        self.flattened = 0
+        self._flat_full: np.ndarray | None = None
 
     def _parse(self, blobs: np.ndarray) -> gpd.array.GeometryArray:
         try:
@@ -248,6 +252,7 @@ class RawGeometry:
         if self.full is None:
             try:
                 geoms = self._parse(self.blobs)
+                self._flat_full = _has_zm(np.asarray(geoms))
                 _check_coordinates(geoms, self.path)
                 geoms = geoms.to_crs(epsg=STORAGE_SRID)
                 _check_in_china(geoms, self.path, self.crs_used)
@@ -261,6 +266,7 @@ class RawGeometry:
         """The geometries of rows ``part`` in storage CRS (2-D), checked."""
         if self.full is None:
             geoms = self._parse(self.blobs[part])
+            flat = _has_zm(np.asarray(geoms))
             bounds = shapely.total_bounds(np.asarray(geoms))
             self.low = np.fmin(self.low, bounds[:2])
             self.high = np.fmax(self.high, bounds[2:])
@@ -272,8 +278,9 @@ class RawGeometry:
             except LoadError:
                 found = self.check_all()[part]  # raises, but for a chunk-only doubt
         else:
-            found = self.full[part]
-        if shapely.has_z(found).any():
+            found, flat = self.full[part], self._flat_full[part]
+        self.flattened += int(flat.sum())
+        if flat.any() or shapely.has_z(found).any():
             found = shapely.force_2d(found)
         return found
 
@@ -289,6 +296,18 @@ class RawGeometry:
             bounds = np.r_[self.low, self.high]
             if np.isfinite(bounds).all() and np.abs(bounds).max() <= 360:
                 self.check_all()
+
+
+def _has_zm(geoms: np.ndarray) -> np.ndarray:
+    """Where a geometry has heights (Z) or measures (M), which units do not keep."""
+    return shapely.has_z(geoms) | shapely.has_m(geoms)
+
+
+def flattened_problem(count: int) -> Problem:
+    """The report's warning that ``count`` geometries lost their Z/M values."""
+    return Problem("flattened_z_m", WARNING, [],
+                   f"{count} 个几何带高程(Z)或量测值(M)，已去掉，按二维保存 {count} geometries "
+                   "had heights (Z) or measures (M): dropped, stored as 2-D")
 
 
 def _check_coordinates(geoms: gpd.array.GeometryArray, path: Path, whole: bool = True) -> None:
@@ -399,11 +418,13 @@ def apply_units(
                 f"版本 {version.id} 中没有上级层级 {parent_level} 的单元 version {version.id} "
                 f"has no {parent_level} units to place {level} units in: load {parent_level} "
                 "first")
+    flattened = 0
     if raw is not None:
         geoms = np.full(len(frame), None, dtype=object)
     else:
         geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
-        if shapely.has_z(geoms).any():
+        flattened = int(_has_zm(geoms).sum())
+        if flattened:
             geoms = shapely.force_2d(geoms)
     existing = Existing(session, version.id, level)
     writer = UnitWriter(session, level, version.id, len(frame),
@@ -420,6 +441,9 @@ def apply_units(
     except BaseException:
         writer.finish(errors=True)  # the session's connection is the writer's until then
         raise
+    flattened += raw.flattened if raw is not None else 0
+    if flattened:
+        problems.append(flattened_problem(flattened))
     report.record(problems)
     writer.finish(errors=bool(report.errors))
     if not report.errors:
@@ -532,7 +556,12 @@ def load_boundaries(
     ``intended_gaps`` is a polygon file of places meant to be outside every child (parks,
     rivers), so their gaps in the parent's coverage are not reported.
     """
-    frame, source, raw = _read_for_load(path, level, **read_options)
+    settings = db.settings
+    with readable(path, max_bytes=settings.load_max_bytes, max_ratio=settings.load_max_ratio,
+                  tabular=level == Level.resident_group) as where:
+        frame, source, raw = _read_for_load(where, level, **read_options)
+    if raw is not None:
+        raw.path = Path(path)  # messages name the file given, not its unpacked parts
     try:
         return _load(db, path, level, frame, source, raw, commit, version_id, label,
                      ValidateOptions(repair, tolerances, _read_gaps(intended_gaps)))
