@@ -70,10 +70,13 @@ def _require_queue_role(user: User) -> None:
 def _visible(scope: Scope, row: HotlineAddress) -> bool:
     """A placed or resolved address belongs to its building's community: shown in that
     building's scope. A queued or rejected one is placed nowhere: shown where one of its
-    candidate buildings lies (whoever could place it), and to the whole city's staff."""
+    candidate buildings lies (whoever could place it); one with no candidate at all could be
+    anywhere, and is shown to every queue role to triage (and to the whole city's staff)."""
     if row.building_code is not None:
         return scope.covers(row.building_code)
-    return scope.everywhere or any(scope.covers(c.get("code")) for c in row.candidates or ())
+    candidates = row.candidates or ()
+    return scope.everywhere or not candidates or any(scope.covers(c.get("code"))
+                                                     for c in candidates)
 
 
 def queue(session: Session, user: User, status: str = AddressStatus.queued, limit: int = 200

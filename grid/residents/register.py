@@ -369,7 +369,7 @@ def _registered(session: Session, fingerprints: list[str]) -> dict[str, str]:
     for start in range(0, len(fingerprints), 500):
         chunk = fingerprints[start:start + 500]
         found.update(session.execute(select(Resident.id_hmac, Resident.building_code)
-                                     .where(Resident.id_hmac.in_(chunk))).tuples())
+                                     .where(Resident.id_hmac.in_(chunk))).tuples().all())
     return found
 
 
