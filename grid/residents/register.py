@@ -368,8 +368,9 @@ def _registered(session: Session, fingerprints: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(fingerprints), 500):
         chunk = fingerprints[start:start + 500]
-        found.update(session.execute(select(Resident.id_hmac, Resident.building_code)
-                                     .where(Resident.id_hmac.in_(chunk))).tuples().all())
+        rows = session.execute(select(Resident.id_hmac, Resident.building_code)
+                               .where(Resident.id_hmac.in_(chunk)))
+        found.update((fingerprint, building) for fingerprint, building in rows)
     return found
 
 
