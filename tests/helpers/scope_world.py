@@ -53,6 +53,7 @@ class World:
     a_point: tuple[float, float]
     b_point: tuple[float, float]
     category: str
+    near_a: tuple[float, float] = (0.0, 0.0)  # a few metres from B's line, inside A
     tokens: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
@@ -122,6 +123,7 @@ def build(svc, client_factory) -> World:  # noqa: PLR0915 - one seeding script, 
             a_point=_inside(store.shape_of(a_grid)), b_point=_inside(store.shape_of(b_grid)),
             category=category.code, version=version)
         near_a, near_b = _near_pair(store.shape_of(a), store.shape_of(b))
+        world.near_a = near_a
         users = {role: add_user(session, f"scope-{role}", role, "" if role == "admin" else a.code,
                                 DEPARTMENT if role == "department" else None)
                  for role in ROLES}
