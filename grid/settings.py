@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     #: Open311 GeoReport v2 keys allowed to POST requests, and the account they file as.
     open311_api_keys: dict[str, str] = Field(default_factory=dict)
+    #: What the public Open311 read (GET requests) shows of a case's free text (description,
+    #: status notes): "scrubbed" — phone, ID numbers and e-mails replaced (grid.redact) — or
+    #: "withheld" — none of it. Names and contacts are never shown.
+    open311_descriptions: Literal["scrubbed", "withheld"] = "scrubbed"
     #: Basemap under the maps (issue 6): "none" draws boundaries only and requests no tile (the
     #: intranet default); "osm", "tianditu" (needs ``tianditu_key``) or "amap" (GCJ-02: overlays
     #: are shifted for display). ``basemap_url`` replaces the tile URL (an intranet tile mirror).

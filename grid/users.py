@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from grid.errors import InvalidInput, NotAuthenticated
 from grid.orm import Base, UTCDateTime, utcnow
+from grid.scope import Scope
 
 
 class Role(StrEnum):
@@ -47,10 +48,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def covers(self, code: str | None) -> bool:
-        """True when ``code`` lies in this user's subtree (admins see everything)."""
-        if self.role == Role.admin:
-            return True
-        return bool(code and self.scope_code) and code.startswith(self.scope_code)
+        """True when ``code`` lies in this user's subtree (admins see everything); the rule
+        lives in ``grid.scope``."""
+        return Scope.of(self).covers(code)
 
 
 def _hash(token: str) -> str:

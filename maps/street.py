@@ -31,6 +31,7 @@ from grid.incidents.categories import CategoryBook
 from grid.incidents.models import Incident
 from grid.incidents.rates import UnitRates, month_bounds, rates
 from grid.orm import utcnow
+from grid.scope import Scope
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map
 from maps.layers import IncidentLayer, LazyUnitLayer, Panel, UnitSearch
@@ -107,12 +108,15 @@ class Counts:
         return [0] + [step * k for k in range(1, len(SHADES))]
 
 
-def month_scores(session: Session, settings: Settings, now: datetime) -> dict[str, UnitRates]:
-    """This month's three rates of every street and community (local calendar month)."""
+def month_scores(session: Session, settings: Settings, now: datetime,
+                 scope: Scope | None = None) -> dict[str, UnitRates]:
+    """This month's three rates of the streets and communities in ``scope`` (every one when
+    None), local calendar month: the same filter as ``/stats/rates``."""
     month = now.astimezone(ZoneInfo(settings.work_timezone)).strftime("%Y-%m")
     start, end = month_bounds(month, settings.work_timezone)
     return {u.code: u for level in ("street", "community")
-            for u in rates(session, level, start, end, settings.rate_weights)}
+            for u in rates(session, level, start, end, settings.rate_weights)
+            if scope is None or scope.covers(u.code)}
 
 
 def _score_fill(score: float | None) -> str:
@@ -341,15 +345,18 @@ def area_map(
     overview: bool = False,
     shade: str = "open",
     now: datetime | None = None,
+    scope: Scope,
 ) -> folium.Map:
     """The map of one street (``overview=False``) or of many streets at once (the city).
+    ``incidents`` are those the viewer may see; three-rate scores are shown for the units in
+    the viewer's ``scope`` only (a community opening its street's map sees its own score).
 
     ``shade="score"`` colours streets and communities by this month's three-rate score instead
     of open cases (grids have no rates and stay shaded by open cases).
     """
     now = now or utcnow()
     shift = display_shift(settings)
-    counts = Counts(incidents, now, month_scores(session, settings, now))
+    counts = Counts(incidents, now, month_scores(session, settings, now, scope))
     communities = [c for a in areas
                    for c in store.units(session, version_id, Level.community, parent_code=a.code)]
     grids = [g for c in communities
@@ -397,10 +404,11 @@ def area_map(
 
 def street_map(session: Session, settings: Settings, version_id: int, street_code: str,
                incidents: Sequence[Incident], categories: CategoryBook, *, lang: str = "zh",
-               shade: str = "open", now: datetime | None = None) -> folium.Map:
-    """The street office's map of one street."""
+               shade: str = "open", now: datetime | None = None, scope: Scope
+               ) -> folium.Map:
+    """The street office's map of one street, as ``scope`` may see it."""
     street = store.get_unit(session, version_id, street_code)
     if street.level != Level.street:
         raise InvalidInput(f"{street_code} 不是街道 is not a street")
     return area_map(session, settings, version_id, [street], incidents, categories, lang=lang,
-                    shade=shade, now=now)
+                    shade=shade, now=now, scope=scope)

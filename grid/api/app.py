@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
 from grid.api import docs, gis, health, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api.deps import public_scope
 from grid.api.errors import add_exception_handlers
 from grid.services import Services
 from grid.settings import Settings
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gis.router)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[Depends(public_scope)])
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from grid.api.limits import Token
+from grid.scope import PUBLIC, Scope
 from grid.services import Services
 from grid.users import User, authenticate
 
@@ -77,6 +78,31 @@ def page_user(
     return _user(svc, credentials, token or grid_token)
 
 
+# -- scope: every router declares exactly one of these (tests/test_scope_matrix.py fails a
+# route without one), and routes take the Scope they yield to filter with (grid.scope).
+
+
+async def api_scope(user: Annotated[User, Depends(cached_user)]) -> Scope:
+    """Route dependency of the API routers: the caller's scope (401 without a token).
+    Async on the cached user, so the hot paths gain no thread-pool hop."""
+    return Scope.of(user)
+
+
+def page_scope(user: Annotated[User, Depends(page_user)]) -> Scope:
+    """Route dependency of the HTML pages: the signed-in browser's scope."""
+    return Scope.of(user)
+
+
+async def public_scope() -> Scope:
+    """Route dependency of deliberately public routes (Open311 reads, the root redirect):
+    the anonymous scope, which sees no row by scope and no personal field."""
+    return PUBLIC
+
+
+#: The dependencies a route may declare to say where its caller stands.
+SCOPE_DEPENDENCIES = (api_scope, page_scope, public_scope)
+
+
 # scope="function": the session ends (and commits) before the response is sent, so a client
 # never sees a success whose write could still fail, nor races its own next request.
 ReadSession = Annotated[Session, Depends(read_session, scope="function")]
@@ -85,3 +111,5 @@ CurrentUser = Annotated[User, Depends(current_user)]
 CachedUser = Annotated[User, Depends(cached_user)]
 PageUser = Annotated[User, Depends(page_user)]
 Svc = Annotated[Services, Depends(services)]
+ApiScope = Annotated[Scope, Depends(api_scope)]
+PageScope = Annotated[Scope, Depends(page_scope)]

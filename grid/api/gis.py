@@ -2,6 +2,9 @@
 validation report (a dry run), commit it by a second call; diff versions, roll back, and place
 an incident against any version without changing the owners it keeps.
 
+Committing, activating and rolling back replace the whole city's boundaries at once, so they
+need a scope covering every street (``grid.scope.require_city``); a dry-run upload does not.
+
 The uploaded file stays server-side under a temporary folder named by the upload id, with the
 options it was checked with, so the commit loads exactly what the report described. The folder
 goes once the upload is committed or discarded, at once when its report has errors (it could
@@ -20,17 +23,19 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, Depends, Form, UploadFile
 from pydantic import BaseModel
 
-from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.deps import ApiScope, CurrentUser, ReadSession, Svc, WriteSession, api_scope
 from grid.api.limits import RowId, text
 from grid.errors import Forbidden, InvalidInput, NotFound
-from grid.hierarchy import versions
+from grid.hierarchy import store, versions
 from grid.hierarchy.levels import Level, parse_level
+from grid.scope import Scope, require_city
 from grid.spatial.loader import load_boundaries
 
-router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
+router = APIRouter(prefix="/api/v1/gis", tags=["gis"],
+                   dependencies=[Depends(api_scope)])
 
 #: Where uploads wait for their commit (one folder per upload id).
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
@@ -78,12 +83,18 @@ def _sweep(now: float | None = None) -> None:
             continue
 
 
-def _claim(upload_id: str) -> Path:
+def _claim(upload_id: str, user) -> Path:
     """Take an upload for a commit or a discard: renamed atomically, so two requests cannot
-    both load it."""
+    both load it. An upload is its uploader's (or an admin's) to commit or discard."""
     folder = UPLOAD_ROOT / upload_id
     claimed = UPLOAD_ROOT / f"{upload_id}.claimed-{uuid.uuid4().hex[:8]}"
     if not _ID.match(upload_id) or not (folder / "options.json").exists():
+        raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found")
+    try:
+        owner = json.loads((folder / "options.json").read_text("utf-8")).get("user")
+    except (FileNotFoundError, ValueError):
+        raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found") from None
+    if owner != user.name and user.role != "admin":
         raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found")
     try:
         os.rename(folder, claimed)
@@ -154,7 +165,11 @@ def commit(upload_id: UploadId, body: CommitRequest, svc: Svc, user: CurrentUser
     upload is gone afterwards, committed or not (a refused commit leaves nothing to retry
     that would not be refused again; upload the corrected file)."""
     _require_gis(user)
-    folder = _claim(upload_id)
+    with svc.db.read() as session:  # a version replaces the whole city (grid.scope)
+        active = store.active_version(session)
+        require_city(session, Scope.of(user), [active and active.id, body.version],
+                     "提交边界 committing boundaries")
+    folder = _claim(upload_id, user)
     try:
         options = json.loads((folder / "options.json").read_text("utf-8"))
         options.pop("user", None)
@@ -169,7 +184,7 @@ def commit(upload_id: UploadId, body: CommitRequest, svc: Svc, user: CurrentUser
 def discard(upload_id: UploadId, user: CurrentUser) -> None:
     """Drop an upload that will not be committed."""
     _require_gis(user)
-    shutil.rmtree(_claim(upload_id), ignore_errors=True)
+    shutil.rmtree(_claim(upload_id, user), ignore_errors=True)
 
 
 @router.get("/versions/{old}/diff/{new}", summary="Diff two boundary versions")
@@ -183,6 +198,9 @@ def diff(old: RowId, new: RowId, session: ReadSession, user: CurrentUser) -> dic
 def rollback(svc: Svc, session: WriteSession, user: CurrentUser) -> dict[str, Any]:
     """Make the previously active version active again."""
     _require_gis(user)
+    require_city(session, Scope.of(user), [store.active_version_id(session),
+                                           versions.previous_version(session).id],
+                 "回滚边界 rolling back boundaries")
     version = versions.rollback(session)
     svc.places.invalidate()
     return {"active": version.id}
@@ -190,11 +208,12 @@ def rollback(svc: Svc, session: WriteSession, user: CurrentUser) -> dict[str, An
 
 @router.get("/incidents/{incident_id}/placement", summary="Place an incident in a version")
 def placement(incident_id: RowId, version: RowId, session: ReadSession,
-              user: CurrentUser) -> dict[str, Any]:
-    """Where an incident falls in ``version``, next to the owners it keeps (nothing changes)."""
+              scope: ApiScope) -> dict[str, Any]:
+    """Where an incident falls in ``version``, next to the owners it keeps (nothing changes);
+    only for an incident the caller may see (``grid.scope``)."""
     from grid.incidents.models import Incident
 
     incident = session.get(Incident, incident_id)
-    if incident is None or not user.covers(incident.grid_code):
+    if incident is None or not scope.sees(incident):
         raise NotFound(f"事件 {incident_id} 不存在 incident {incident_id} not found")
     return versions.placement_in(session, incident, version)

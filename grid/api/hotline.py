@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
-from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession, api_scope
 from grid.api.limits import Code, RowId, text
 from grid.hotline import queue as hotline
 
-router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
+router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"],
+                   dependencies=[Depends(api_scope)])
 
 
 class AddressIn(BaseModel):

@@ -5,14 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from grid import tables
-from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
+from grid.api import fields
+from grid.api.deps import (
+    ApiScope,
+    CachedUser,
+    CurrentUser,
+    ReadSession,
+    Svc,
+    WriteSession,
+    api_scope,
+)
 from grid.api.downloads import attachment_headers
 from grid.api.limits import Code, Count, IncidentState, Month, RowId, text
 from grid.api.schemas import (
@@ -36,10 +45,12 @@ from grid.incidents import attachments, duplicates, hotspots, inserts, rates
 from grid.incidents.models import Attachment, Incident
 from grid.incidents.rates import month_bounds
 from grid.orm import utcnow
+from grid.scope import Scope
 from grid.services import Services
 from grid.spatial.chinacrs import storage_point
 
-router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"],
+                   dependencies=[Depends(api_scope)])
 
 
 def _limit(svc: Services, incident: Incident) -> str | None:
@@ -58,9 +69,9 @@ def public(svc: Services, incident: Incident, now) -> IncidentPublic:
 
 
 def detail(svc: Services, session, incident: Incident,
-           owners: OwnerChain | None = None) -> IncidentDetail:
+           owners: OwnerChain | None = None, *, scope: Scope) -> IncidentDetail:
     """An incident with its owner chain (against its own boundary version, unless given) and
-    timeline."""
+    timeline, contacts as ``scope`` may see them (``grid.api.fields``)."""
     if owners is None:
         codes = {Level.street: incident.street_code, Level.community: incident.community_code,
                  Level.grid: incident.grid_code, Level.building: incident.building_code}
@@ -68,6 +79,7 @@ def detail(svc: Services, session, incident: Incident,
     name = svc.categories.get(incident.category).label(svc.settings.language)
     shaped = incident_public(incident, name, utcnow(), owners)
     shaped.time_limit = _limit(svc, incident)
+    fields.chain(scope, shaped.owners)
     return shaped
 
 
@@ -180,13 +192,13 @@ def hotspot_cells(
 
 @router.get("/overdue-report-ins", response_model=list[IncidentPublic],
             summary="逾期未报到 whistled cases with a department late to report in")
-def overdue_report_ins(svc: Svc, user: CurrentUser,
+def overdue_report_ins(svc: Svc, scope: ApiScope,
                        session: ReadSession) -> list[IncidentPublic]:
     """Cases in the caller's scope where a summoned department has not reported in in time."""
     now = utcnow()
     seen: dict[int, Incident] = {}
     for incident, _ in svc.ladder.overdue_report_ins(session, now):
-        if user.covers(incident.grid_code):
+        if scope.sees(incident):
             seen.setdefault(incident.id, incident)
     return [public(svc, i, now) for i in seen.values()]
 
@@ -201,7 +213,7 @@ IdempotencyKey = Annotated[str | None, Header(
 @router.post("", response_model=IncidentDetail, status_code=201, summary="上报 report",
              responses={200: {"description": "已立案 (Idempotency-Key seen before): the case "
                               "filed by the first send"}})
-async def report(request: Request, user: CachedUser, body: IncidentCreate,
+async def report(request: Request, user: CachedUser, scope: ApiScope, body: IncidentCreate,
                  idempotency_key: IdempotencyKey = None) -> Response:
     """网格发现: report a problem at a place; its owners are found by locate."""
     state = request.app.state
@@ -224,7 +236,13 @@ async def report(request: Request, user: CachedUser, body: IncidentCreate,
             async with svc.db.async_statement() as conn:
                 candidates = await inserts.insert_report_async(
                     conn, new.incident, new.step, new.reporter, new.messages, new.nearby)
-            return _answer(svc, None, *new.written(candidates), placed.owners)
+                incident, suggested = new.written(candidates)
+                if suggested and not scope.everywhere:  # rare: only near an open case
+                    ids = [s.incident_id for s in suggested]
+                    shown = set((await conn.execute(select(Incident.id).where(
+                        Incident.id.in_(ids), scope.incidents()))).scalars())
+                    suggested = [s for s in suggested if s.incident_id in shown]
+            return _answer(svc, None, incident, suggested, placed.owners, scope)
     # Otherwise one hop to the thread pool for the whole request (not one per dependency),
     # and at most GRID_REPORT_CONCURRENCY reports computed at once per process — the rest
     # wait on the event loop: more threads only take turns on the GIL, and each turn costs.
@@ -240,21 +258,22 @@ def _report_once(svc: Services, user, body: IncidentCreate, key: str) -> Respons
     racing: the unique index refuses the second INSERT, which then answers the first's case."""
     with svc.db.read() as session:
         if (earlier := _filed(session, key)) is not None:
-            return _replayed(svc, session, earlier, body)
+            return _replayed(svc, session, earlier, body, user)
     try:
         return _report(svc, user, body, key)
     except IntegrityError:
         with svc.db.read() as session:
             if (earlier := _filed(session, key)) is None:
                 raise
-            return _replayed(svc, session, earlier, body)
+            return _replayed(svc, session, earlier, body, user)
 
 
 def _filed(session, key: str) -> Incident | None:
     return session.scalars(select(Incident).where(Incident.client_key == key)).first()
 
 
-def _replayed(svc: Services, session, incident: Incident, body: IncidentCreate) -> Response:
+def _replayed(svc: Services, session, incident: Incident, body: IncidentCreate,
+              user) -> Response:
     """The case filed earlier under the key — if this is the same report: a key used again
     for a different one is refused (422, as the IETF Idempotency-Key draft asks), not
     answered with a case the client did not mean."""
@@ -268,8 +287,9 @@ def _replayed(svc: Services, session, incident: Incident, body: IncidentCreate) 
         raise InvalidInput(
             "Idempotency-Key 已用于另一份上报 this Idempotency-Key was already used for a "
             f"different report (incident {incident.id}); use a new key per report")
-    return Response(detail(svc, session, incident).model_dump_json(), status_code=200,
-                    media_type="application/json", headers={"Idempotent-Replayed": "true"})
+    shaped = detail(svc, session, incident, scope=Scope.of(user))
+    return Response(shaped.model_dump_json(), status_code=200, media_type="application/json",
+                    headers={"Idempotent-Replayed": "true"})
 
 
 def _report(svc: Services, user, body: IncidentCreate, key: str | None = None) -> Response:
@@ -281,7 +301,7 @@ def _report(svc: Services, user, body: IncidentCreate, key: str | None = None) -
     with (svc.db.write() if body.attachments else svc.db.single_statement()) as session:
         if body.lon is None or body.lat is None:
             # No coordinates: a photo's EXIF GPS (phones write WGS 84) places the report.
-            found = attachments.photo_location(session, body.attachments)
+            found = attachments.photo_location(session, body.attachments, user.name)
             if found is None:
                 raise InvalidInput("缺少坐标且照片无GPS lon/lat missing and no attached photo "
                                    "has GPS")
@@ -294,15 +314,17 @@ def _report(svc: Services, user, body: IncidentCreate, key: str | None = None) -
                   if svc.places.fresh_seconds > 0 else None)
         incident, suggested = svc.ladder.file_suggesting(
             session, user, **fields, placed=placed and (placed.version, placed.codes))
+        shown = Scope.of(user).visible_ids(session, [s.incident_id for s in suggested])
+        suggested = [s for s in suggested if s.incident_id in shown]
         owners = placed.owners if placed is not None and placed.covered else None
-        return _answer(svc, session, incident, suggested, owners)
+        return _answer(svc, session, incident, suggested, owners, Scope.of(user))
 
 
 def _answer(svc: Services, session, incident: Incident, suggested,
-            owners: OwnerChain | None) -> Response:
+            owners: OwnerChain | None, scope: Scope) -> Response:
     # Shaped from the rows as written (nothing read back) and serialised once here, not
     # validated again against the response model.
-    shaped = detail(svc, session, incident, owners)
+    shaped = detail(svc, session, incident, owners, scope=scope)
     shaped.possible_duplicates = [DuplicatePublic.model_validate(s.__dict__)
                                   for s in suggested]
     return Response(shaped.model_dump_json(), status_code=201, media_type="application/json")
@@ -328,7 +350,8 @@ def list_incidents(
 def get_incident(svc: Svc, user: CurrentUser, session: ReadSession,
                  incident_id: RowId) -> IncidentDetail:
     """One incident with its owner chain and every step so far."""
-    return detail(svc, session, svc.ladder.get(session, user, incident_id))
+    return detail(svc, session, svc.ladder.get(session, user, incident_id),
+                  scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentDetail,
@@ -338,7 +361,7 @@ def escalate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: Ro
     """Move the incident one level up, with a reason."""
     incident = svc.ladder.escalate(session, user, incident_id, body.reason,
                                    attachments=body.attachments)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/send-back", response_model=IncidentDetail,
@@ -348,17 +371,19 @@ def send_back(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: R
     """退回: return the case one level down (e.g. community → grid) with instructions."""
     incident = svc.ladder.send_back(session, user, incident_id, body.instructions,
                                     attachments=body.attachments)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.get("/{incident_id}/duplicates", response_model=list[DuplicatePublic],
             summary="疑似重复 possible duplicates")
-def possible_duplicates(svc: Svc, user: CurrentUser, session: ReadSession,
+def possible_duplicates(svc: Svc, user: CurrentUser, scope: ApiScope, session: ReadSession,
                         incident_id: RowId) -> list[DuplicatePublic]:
-    """Open cases of the same category near this one in space and time."""
+    """Open cases of the same category near this one in space and time, those the caller
+    may see (a case across a community line is not named to the other community)."""
     incident = svc.ladder.get(session, user, incident_id)
-    return [DuplicatePublic.model_validate(s.__dict__)
-            for s in duplicates.suggest(session, svc.ladder, incident)]
+    found = duplicates.suggest(session, svc.ladder, incident)
+    shown = scope.visible_ids(session, [s.incident_id for s in found])
+    return [DuplicatePublic.model_validate(s.__dict__) for s in found if s.incident_id in shown]
 
 
 @router.post("/{incident_id}/merge", response_model=IncidentDetail,
@@ -367,7 +392,7 @@ def merge(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId
           body: MergeBody) -> IncidentDetail:
     """Close this case as a duplicate of ``into``; its reporters move to ``into``."""
     target = duplicates.merge(session, svc.ladder, user, incident_id, body.into, body.reason)
-    return detail(svc, session, target)
+    return detail(svc, session, target, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentDetail, summary="办结 resolve")
@@ -376,7 +401,7 @@ def resolve(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: Row
     """The current level solved it."""
     incident = svc.ladder.resolve(session, user, incident_id, body.reason,
                                   attachments=body.attachments)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/whistle", response_model=IncidentDetail, summary="吹哨 whistle")
@@ -385,7 +410,7 @@ def whistle(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: Row
     """街乡吹哨: the street summons departments."""
     incident = svc.ladder.whistle(session, user, incident_id, body.departments, body.reason,
                                   report_in_minutes=body.report_in_minutes)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/report-in", response_model=IncidentDetail,
@@ -394,7 +419,7 @@ def report_in(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: R
               body: DepartmentBody) -> IncidentDetail:
     """部门报到: a summoned department acknowledges."""
     incident = svc.ladder.report_in(session, user, incident_id, body.department, body.note)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/finish", response_model=IncidentDetail,
@@ -404,7 +429,7 @@ def finish(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowI
     """A department reports its part done; the last one resolves the incident."""
     incident = svc.ladder.finish(session, user, incident_id, body.department, body.note,
                                  attachments=body.attachments)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/close", response_model=IncidentDetail, summary="核查结案 close")
@@ -413,7 +438,7 @@ def close(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId
     """核查结案: checked and closed."""
     incident = svc.ladder.close(session, user, incident_id, body.reason,
                                 attachments=body.attachments)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))
 
 
 @router.post("/{incident_id}/rate", response_model=IncidentDetail, summary="回访评价 rate")
@@ -422,4 +447,4 @@ def rate(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
     """回访评价: the reporter's rating (满意 / 基本满意 / 不满意)."""
     incident = svc.ladder.rate(session, user, incident_id, body.rating, body.note,
                                reporter_id=body.reporter_id)
-    return detail(svc, session, incident)
+    return detail(svc, session, incident, scope=Scope.of(user))

@@ -1,6 +1,7 @@
 """OGC API – Features (Part 1 Core + GeoJSON) at ``/ogc``, so QGIS, GDAL and OWSLib read our
 layers directly: one collection per spatial level (active version unless ``?version=N``) and
-one of incidents (limited to the caller's scope).
+one of incidents (those the caller may see, by ``grid.scope``: a department only the cases
+it was summoned to).
 
 Authentication is the same bearer token as the rest of the API, in the ``Authorization``
 header: GDAL sends it with ``--config GDAL_HTTP_HEADERS "Authorization: Bearer TOKEN"``, OWSLib
@@ -14,18 +15,18 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from grid.api.deps import CurrentUser, ReadSession
+from grid.api.deps import ApiScope, CurrentUser, ReadSession, api_scope
 from grid.api.limits import Count, RowId, parse_row_id, text
 from grid.errors import InvalidInput, NotFound
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVEL_NAMES, SPATIAL_LEVELS, Level
 from grid.spatial.export import FeaturePage, incident_features, level_extent, unit_features
-from grid.users import Role
 
-router = APIRouter(prefix="/ogc", tags=["ogc"])
+router = APIRouter(prefix="/ogc", tags=["ogc"],
+                   dependencies=[Depends(api_scope)])
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
@@ -108,10 +109,6 @@ def _level(cid: str) -> Level | None:
     return level
 
 
-def _scope(user) -> str | None:
-    return None if user.role == Role.admin else user.scope_code
-
-
 @router.get("", summary="OGC API landing page")
 def landing(request: Request, user: CurrentUser) -> dict[str, Any]:
     """Landing page: links to the API definition, conformance and collections."""
@@ -175,7 +172,7 @@ def _page_links(request: Request, page: FeaturePage, limit: int, offset: int) ->
 
 
 @router.get("/collections/{cid}/items", summary="OGC API items")
-def items(cid: CollectionId, request: Request, session: ReadSession, user: CurrentUser,
+def items(cid: CollectionId, request: Request, session: ReadSession, scope: ApiScope,
           bbox: Bbox | None = None, limit: Limit = 100, offset: Offset = 0,
           version: VersionQuery = None) -> JSONResponse:
     """Features of a collection, filtered by ``bbox`` (lon/lat), paged by ``limit``/``offset``
@@ -183,7 +180,7 @@ def items(cid: CollectionId, request: Request, session: ReadSession, user: Curre
     level = _level(cid)
     box = _bbox(bbox)
     if level is None:
-        page = incident_features(session, _scope(user), box, limit, offset)
+        page = incident_features(session, scope, box, limit, offset)
     else:
         page = unit_features(session, _version(session, version), level, box, limit, offset)
     body = {"type": "FeatureCollection", "features": page.features,
@@ -194,14 +191,14 @@ def items(cid: CollectionId, request: Request, session: ReadSession, user: Curre
 
 @router.get("/collections/{cid}/items/{fid}", summary="OGC API item")
 def item(cid: CollectionId, fid: FeatureId, request: Request, session: ReadSession,
-         user: CurrentUser, version: VersionQuery = None) -> JSONResponse:
+         scope: ApiScope, version: VersionQuery = None) -> JSONResponse:
     """One feature: a unit by code, an incident by id."""
     level = _level(cid)
     if level is None:
         incident_id = parse_row_id(fid)
         if incident_id is None:
             raise NotFound(f"事件 {fid} 不存在 incident {fid} not found")
-        page = incident_features(session, _scope(user), incident_id=incident_id, limit=1)
+        page = incident_features(session, scope, incident_id=incident_id, limit=1)
     else:
         page = unit_features(session, _version(session, version), level, code=fid, limit=1)
     if not page.features:

@@ -11,8 +11,10 @@ into the ladder the same way (https://wiki.open311.org/GeoReport_v2).
   handling it now, ``expected_datetime`` = its current deadline.
 
 Errors use the spec's shape: a list of ``{code, description}`` (``<errors><error>`` in XML),
-with the HTTP status of the first. Reading is public, as the spec intends, so requests show no
-reporter names or contacts.
+with the HTTP status of the first. Reading is public, as the spec intends (the router's
+``public_scope``), so requests show no reporter names or contacts, and their free text
+(description, status notes) is scrubbed of phone numbers, ID numbers and e-mails or withheld
+(``GRID_OPEN311_DESCRIPTIONS``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 
-from grid.api.deps import Svc
+from grid import redact
+from grid.api.deps import Svc, public_scope
 from grid.api.limits import parse_row_id, text
 from grid.errors import Forbidden, GridError, InvalidInput, NotFound
 from grid.hierarchy.chain import owner_chain
@@ -37,7 +40,8 @@ from grid.services import Services
 from grid.spatial.chinacrs import storage_point
 from grid.users import User
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+router = APIRouter(prefix="/open311/v2", tags=["open311"],
+                   dependencies=[Depends(public_scope)])
 
 CLOSED = ("closed", "rated", "merged")
 _STATUS = {Forbidden: 403, NotFound: 404}
@@ -107,8 +111,17 @@ def service(svc: Services, code: str) -> dict:
             "keywords": ", ".join(category.departments), "group": category.class_}
 
 
+def public_text(svc: Services, text: str | None) -> str | None:
+    """Free text as the public read shows it (``GRID_OPEN311_DESCRIPTIONS``): scrubbed of
+    phone numbers, ID numbers and e-mails, or withheld."""
+    if svc.settings.open311_descriptions == "withheld":
+        return None
+    return redact.scrub(text)
+
+
 def request_public(svc: Services, session, incident: Incident) -> dict:
-    """One incident as an Open311 service request."""
+    """One incident as an Open311 service request, as anyone may read it: no reporter, no
+    contact, free text scrubbed or withheld (``public_text``)."""
     tz = ZoneInfo(svc.settings.work_timezone)
     codes = {Level.street: incident.street_code, Level.community: incident.community_code,
              Level.grid: incident.grid_code, Level.building: incident.building_code}
@@ -116,13 +129,17 @@ def request_public(svc: Services, session, incident: Incident) -> dict:
     link = chain.link(Level(incident.level))
     last = incident.steps[-1] if incident.steps else None
     point = to_shape(incident.geom)
+    notes = None
+    if last is not None:
+        reason = public_text(svc, last.reason)
+        notes = f"{incident.state}/{incident.level}" + (f": {reason}" if reason else "")
     return {
         "service_request_id": str(incident.id),
         "status": "closed" if incident.state in CLOSED else "open",
-        "status_notes": f"{incident.state}/{incident.level}: {last.reason}" if last else None,
+        "status_notes": notes,
         "service_name": svc.categories.get(incident.category).label(),
         "service_code": incident.category,
-        "description": incident.description,
+        "description": public_text(svc, incident.description),
         "agency_responsible": link.party_org.name if link and link.party_org else None,
         "service_notice": None,
         "requested_datetime": _when(incident.created_at, tz),

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Cookie, Query
+from fastapi import APIRouter, Cookie, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from grid.api.deps import PageUser, ReadSession, Svc
+from grid.api.deps import PageScope, PageUser, ReadSession, Svc, page_scope
 from grid.api.limits import Code, RowId
 from grid.errors import Forbidden
 from grid.hierarchy import store
@@ -19,7 +19,8 @@ from maps.incident import incident_map
 from maps.report import report_page
 from maps.street import area_map, building_features, street_map
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"],
+                   dependencies=[Depends(page_scope)])
 
 Lang = Annotated[str | None, Query(pattern="^(zh|en)$", description="界面语言 zh / en")]
 Shade = Annotated[Literal["open", "score"], Query(
@@ -41,7 +42,7 @@ def _in_scope(user, code: str) -> bool:
 
 
 @router.get("/maps/streets/{code}", response_class=HTMLResponse, summary="街道地图 street map")
-def street_page(svc: Svc, session: ReadSession, user: PageUser, code: Code,
+def street_page(svc: Svc, session: ReadSession, user: PageUser, scope: PageScope, code: Code,
                 lang: Lang = None, shade: Shade = "open",
                 token: str | None = None) -> HTMLResponse:
     """The street's communities, grids and buildings as layers, with its incidents."""
@@ -51,7 +52,7 @@ def street_page(svc: Svc, session: ReadSession, user: PageUser, code: Code,
     version = store.require_active_version(session).id
     incidents = svc.ladder.list(session, user, unit=code, limit=MAX_INCIDENTS)
     fmap = street_map(session, svc.settings, version, code, incidents, svc.categories,
-                      lang=lang, shade=shade)
+                      lang=lang, shade=shade, scope=scope)
     return _page(render_localized(fmap, svc.settings.static_url), token)
 
 
@@ -71,7 +72,8 @@ def street_buildings(svc: Svc, session: ReadSession, user: PageUser, code: Code,
 
 
 @router.get("/maps/city", response_class=HTMLResponse, summary="全市总览 city overview")
-def city_page(svc: Svc, session: ReadSession, user: PageUser, lang: Lang = None,
+def city_page(svc: Svc, session: ReadSession, user: PageUser, scope: PageScope,
+              lang: Lang = None,
               shade: Shade = "open", token: str | None = None) -> HTMLResponse:
     """Every street in the user's scope, shaded by open cases, each linking to its map."""
     lang = lang or svc.settings.language
@@ -81,7 +83,7 @@ def city_page(svc: Svc, session: ReadSession, user: PageUser, lang: Lang = None,
         raise Forbidden("您的范围内没有街道 no street is inside your scope")
     incidents = svc.ladder.list(session, user, limit=MAX_INCIDENTS)
     fmap = area_map(session, svc.settings, version, streets, incidents, svc.categories,
-                    lang=lang, overview=True, shade=shade)
+                    lang=lang, overview=True, shade=shade, scope=scope)
     return _page(render_localized(fmap, svc.settings.static_url), token)
 
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from grid.api.deps import CurrentUser, ReadSession, Svc
+from grid.api.deps import CurrentUser, ReadSession, Svc, api_scope
 from grid.api.downloads import attachment_headers
 from grid.api.limits import Code, Count
 from grid.errors import InvalidInput
 from grid.residents import access
 from grid.residents.register import import_rows, parse_register
 
-router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
+router = APIRouter(prefix="/api/v1/residents", tags=["residents"],
+                   dependencies=[Depends(api_scope)])
 
 UnitQuery = Annotated[Code, Query(description="楼栋、网格或社区编码 building/grid/community code")]
 #: Larger registers (a whole street) go through `grid residents import` on the server.

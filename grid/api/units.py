@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
-from grid.api.deps import CachedUser, CurrentUser, ReadSession, Svc, WriteSession
+from grid.api import fields
+from grid.api.deps import (
+    ApiScope,
+    CurrentUser,
+    ReadSession,
+    Svc,
+    WriteSession,
+    api_scope,
+)
 from grid.api.limits import Code, Count, RowId, text
 from grid.api.schemas import (
     CategoryPublic,
@@ -22,11 +30,13 @@ from grid.errors import Forbidden
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.hierarchy.models import Unit
+from grid.scope import Scope, require_city
 from grid.services import Services
 from grid.spatial.chinacrs import storage_point
 from grid.spatial.locate import locate_point
 
-router = APIRouter(prefix="/api/v1", tags=["units"])
+router = APIRouter(prefix="/api/v1", tags=["units"],
+                   dependencies=[Depends(api_scope)])
 
 VersionQuery = Annotated[RowId | None, Query(
     description="边界版本 boundary version; default active")]
@@ -37,13 +47,13 @@ def _version(session, version: int | None) -> int:
         store.require_active_version(session).id
 
 
-def _public(session, units: list[Unit]) -> list[UnitPublic]:
+def _public(session, scope: Scope, units: list[Unit]) -> list[UnitPublic]:
     orgs = store.party_orgs(session, [u.code for u in units])
-    return [
+    return fields.units(scope, [
         UnitPublic.model_validate(u).model_copy(update={
             "party_org": orgs.get(u.code) and PartyOrgPublic.model_validate(orgs[u.code])})
         for u in units
-    ]
+    ])
 
 
 #: Units per page of ``/units`` and ``/units/geojson``: a city's building level is a million.
@@ -62,7 +72,7 @@ def _page(request: Request, response: Response, found: list, limit: int, offset:
 
 @router.get("/units", response_model=list[UnitPublic], summary="列出单元 list units")
 def list_units(
-    request: Request, response: Response, session: ReadSession, user: CurrentUser,
+    request: Request, response: Response, session: ReadSession, scope: ApiScope,
     level: Level | None = None, parent: Code | None = None, version: VersionQuery = None,
     limit: Limit = 1000, offset: Offset = 0,
 ) -> list[UnitPublic]:
@@ -71,7 +81,7 @@ def list_units(
     version_id = _version(session, version)
     found = list(store.units(session, version_id, level, parent,
                              limit=limit, offset=offset))
-    return _public(session, _page(request, response, found, limit, offset))
+    return _public(session, scope, _page(request, response, found, limit, offset))
 
 
 @router.get("/units/geojson", summary="单元 GeoJSON units as GeoJSON")
@@ -102,25 +112,25 @@ def units_geojson(
 
 
 @router.get("/units/{code}", response_model=UnitPublic, summary="一个单元 one unit")
-def get_unit(session: ReadSession, user: CurrentUser, code: Code,
+def get_unit(session: ReadSession, scope: ApiScope, code: Code,
              version: VersionQuery = None) -> UnitPublic:
     """One unit with its Party organisation."""
-    return _public(session, [store.get_unit(session, _version(session, version), code)])[0]
+    return _public(session, scope, [store.get_unit(session, _version(session, version), code)])[0]
 
 
 @router.get("/units/{code}/children", response_model=list[UnitPublic],
             summary="下级单元 children")
-def unit_children(session: ReadSession, user: CurrentUser, code: Code,
+def unit_children(session: ReadSession, scope: ApiScope, code: Code,
                   version: VersionQuery = None) -> list[UnitPublic]:
     """The units one level below ``code``."""
     version_id = _version(session, version)
     store.get_unit(session, version_id, code)
-    return _public(session, list(store.units(session, version_id, parent_code=code)))
+    return _public(session, scope, list(store.units(session, version_id, parent_code=code)))
 
 
 @router.get("/locate", response_model=LocationPublic, summary="定位 locate a point")
 async def locate(
-    request: Request, user: CachedUser,
+    request: Request, scope: ApiScope,
     lon: Annotated[float, Query(description="经度 longitude (or x of a projected EPSG crs)")],
     lat: Annotated[float, Query(description="纬度 latitude (or y of a projected EPSG crs)")],
     version: VersionQuery = None,
@@ -135,8 +145,9 @@ async def locate(
     # The hot path: the active version answered from memory (grid.spatial.places), on the
     # event loop (~0.1 ms). Anything that needs the database goes to the thread pool.
     if version is None and svc.places.ready:
-        return location_public(svc.places.locate(lon, lat))
-    return await run_in_threadpool(_locate_from_db, svc, lon, lat, version)
+        return fields.location(scope, location_public(svc.places.locate(lon, lat)))
+    return fields.location(scope, await run_in_threadpool(_locate_from_db, svc, lon, lat,
+                                                          version))
 
 
 def _locate_from_db(svc: Services, lon: float, lat: float, version: int | None) -> LocationPublic:
@@ -163,6 +174,9 @@ def activate(svc: Svc, session: WriteSession, user: CurrentUser,
     """Make a version the active one (admins and GIS staff)."""
     if user.role not in ("admin", "gis"):
         raise Forbidden("只有管理员或GIS人员可以启用版本 only admin or GIS staff can activate")
+    active = store.active_version(session)
+    require_city(session, Scope.of(user), [active and active.id, version_id],
+                 "启用边界版本 activating a boundary version")
     version = store.activate(session, version_id)
     svc.places.invalidate()
     return VersionPublic.model_validate(version).model_copy(

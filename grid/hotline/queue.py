@@ -4,7 +4,6 @@ that a person resolves (picks a building, or rejects the address as outside the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from grid.hierarchy.levels import Level
 from grid.hotline.gazetteer import Gazetteer, Match
 from grid.hotline.models import AddressStatus, HotlineAddress
 from grid.orm import utcnow
+from grid.scope import Scope
 from grid.users import Role, User
 
 #: Roles that may see and work the manual queue.
@@ -67,12 +67,37 @@ def _require_queue_role(user: User) -> None:
                         "address queue")
 
 
+def _visible(scope: Scope, row: HotlineAddress) -> bool:
+    """A placed or resolved address belongs to its building's community: shown in that
+    building's scope. A queued or rejected one is placed nowhere: shown where one of its
+    candidate buildings lies (whoever could place it); one with no candidate at all could be
+    anywhere, and is shown to every queue role to triage (and to the whole city's staff)."""
+    if row.building_code is not None:
+        return scope.covers(row.building_code)
+    candidates = row.candidates or ()
+    return scope.everywhere or not candidates or any(scope.covers(c.get("code"))
+                                                     for c in candidates)
+
+
 def queue(session: Session, user: User, status: str = AddressStatus.queued, limit: int = 200
-          ) -> Sequence[HotlineAddress]:
-    """Addresses in one status, oldest first."""
+          ) -> list[HotlineAddress]:
+    """Addresses in one status that the caller may see (``_visible``), oldest first."""
     _require_queue_role(user)
-    return session.scalars(select(HotlineAddress).where(HotlineAddress.status == status)
-                           .order_by(HotlineAddress.id).limit(limit)).all()
+    scope = Scope.of(user)
+    query = select(HotlineAddress).where(HotlineAddress.status == status)
+    if status in (AddressStatus.placed, AddressStatus.resolved):
+        query = query.where(scope.codes(HotlineAddress.building_code))
+    found: list[HotlineAddress] = []
+    after = 0
+    # Unplaced addresses are kept by their candidates (JSON): read in batches until enough.
+    while len(found) < limit:
+        batch = session.scalars(query.where(HotlineAddress.id > after)
+                                .order_by(HotlineAddress.id).limit(max(limit, 500))).all()
+        if not batch:
+            break
+        found.extend(r for r in batch if _visible(scope, r))
+        after = batch[-1].id
+    return found[:limit]
 
 
 def resolve(session: Session, user: User, address_id: int, building_code: str | None
@@ -81,7 +106,7 @@ def resolve(session: Session, user: User, address_id: int, building_code: str | 
     ``building_code`` is None (not in our area / not a building)."""
     _require_queue_role(user)
     row = session.get(HotlineAddress, address_id, with_for_update=True)
-    if row is None:
+    if row is None or not _visible(Scope.of(user), row):
         raise NotFound(f"地址 {address_id} 不存在 address {address_id} not found")
     if row.status != AddressStatus.queued:
         raise Conflict(f"地址 {address_id} 已处理 address {address_id} is already {row.status}")

@@ -124,10 +124,15 @@ def store(session: Session, storage: Storage, *, filename: str, data: bytes, upl
     return row
 
 
-def photo_location(session: Session, ids: list[int]) -> tuple[float, float] | None:
-    """The first GPS position among the attachments ``ids``."""
+def photo_location(session: Session, ids: list[int], uploaded_by: str
+                   ) -> tuple[float, float] | None:
+    """The first GPS position among the attachments ``ids`` that ``uploaded_by`` uploaded and
+    nobody has linked yet (someone else's photo neither places a report nor tells where it
+    was taken)."""
     for attachment_id in ids:
         row = session.get(Attachment, attachment_id)
-        if row is not None and row.lon is not None and row.lat is not None:
+        if row is None or row.incident_id is not None or row.uploaded_by != uploaded_by:
+            continue
+        if row.lon is not None and row.lat is not None:
             return row.lon, row.lat
     return None

@@ -38,6 +38,7 @@ from grid.incidents.models import Attachment, Incident, IncidentReporter, Incide
 from grid.incidents.nearby import Suggestion, rank, search_params
 from grid.incidents.notify import messages, queue_for_step
 from grid.orm import utcnow
+from grid.scope import Scope
 from grid.spatial.locator import LocatorCache
 
 SOURCES = ("patrol", "hotline", "resident")
@@ -112,11 +113,7 @@ def _rank(level: str) -> int:
 def can_see(actor: Actor, incident: Incident) -> bool:
     """Whether ``actor`` may see ``incident``: inside its scope and, for a department, only
     when summoned."""
-    if not actor.covers(incident.grid_code):
-        return False
-    if actor.role == "department":
-        return any(s.department == actor.department for s in incident.summonses)
-    return True
+    return Scope.of(actor).sees(incident)
 
 
 def _count_for_rates(incident: Incident, step: IncidentStep) -> None:
@@ -172,12 +169,9 @@ class Ladder:
     ) -> Sequence[Incident]:
         """Incidents inside the actor's scope, newest first, filtered."""
         query = select(Incident).order_by(Incident.id.desc()).limit(limit).offset(offset)
-        if actor.role not in ("admin", "system"):
-            query = query.where(Incident.grid_code.startswith(getattr(actor, "scope_code", "")))
-        if actor.role == "department":
-            query = query.where(Incident.summonses.any(Summons.department == actor.department))
+        query = query.where(Scope.of(actor).incidents())
         if unit:
-            query = query.where(Incident.grid_code.startswith(unit))
+            query = query.where(Incident.grid_code.startswith(unit, autoescape=True))
         for column, value in ((Incident.state, state), (Incident.level, level),
                               (Incident.category, category)):
             if value:
@@ -210,7 +204,7 @@ class Ladder:
         candidates = insert_report(session, new.incident, new.step, new.reporter,
                                    new.messages, new.nearby)
         found = new.written(candidates)
-        self._attach(session, new.incident, attachments)
+        self._attach(session, actor, new.incident, attachments)
         return found
 
     def prepare_report(
@@ -287,10 +281,15 @@ class Ladder:
         return NewReport(incident, step, who, messages(incident, step, kind), nearby,
                          kind.duplicates, lon, lat)
 
-    def _attach(self, session: Session, incident: Incident, ids: Sequence[int]) -> None:
+    def _attach(self, session: Session, actor: Actor, incident: Incident,
+                ids: Sequence[int]) -> None:
+        """Link the attachments ``ids`` to ``incident``. An attachment not yet linked belongs
+        to its uploader: only they may link it (anyone else is told it does not exist, so ids
+        cannot be probed); once linked it belongs to its incident and stays there."""
         for attachment_id in ids:
             attachment = session.get(Attachment, attachment_id)
-            if attachment is None:
+            if attachment is None or (attachment.incident_id is None
+                                      and attachment.uploaded_by != actor.name):
                 raise InvalidInput(f"附件 {attachment_id} 不存在 attachment not found")
             if attachment.incident_id not in (None, incident.id):
                 raise InvalidInput(f"附件 {attachment_id} 属于其他事件 belongs to another "
@@ -331,7 +330,7 @@ class Ladder:
         incident.updated_at = now
         _count_for_rates(incident, step)
         incident.steps.append(step)  # through the relationship, so the loaded list stays true
-        self._attach(session, incident, attachments)
+        self._attach(session, actor, incident, attachments)
         try:
             session.flush()
         except StaleDataError:

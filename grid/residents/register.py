@@ -330,11 +330,20 @@ def import_rows(db: Database, rows: list[dict[str, str]], pii_key: str | None, *
             seen[row["hmac"]] = number
             accepted.append(row)
         known = _registered(session, list(seen))
+        # Only a registration the caller may see is named: one outside their scope is not
+        # checked by a dry run (answering "already registered" would tell a community who
+        # lives in another), and a commit meeting one is refused without saying where.
+        mine = {h for h, building in known.items() if may_import is None or may_import(building)}
         for row, number in [(r, seen[r["hmac"]]) for r in accepted]:
-            if row["hmac"] in known:
+            if row["hmac"] in mine:
                 report.problems.append(RowProblem(
                     number, "此身份证号已登记 this ID number is already registered"))
-        accepted = [r for r in accepted if r["hmac"] not in known]
+            elif row["hmac"] in known and commit:
+                report.problems.append(RowProblem(
+                    number, "此身份证号不能由您登记，请联系街道 this ID number cannot be "
+                    "registered by you: ask the street office"))
+        accepted = [r for r in accepted if r["hmac"] not in mine
+                    and not (commit and r["hmac"] in known)]
         report.accepted = len(accepted)
         for row in accepted:
             code = row["building"].code
@@ -353,11 +362,15 @@ def import_rows(db: Database, rows: list[dict[str, str]], pii_key: str | None, *
     return report
 
 
-def _registered(session: Session, fingerprints: list[str]) -> set[str]:
-    found: set[str] = set()
+def _registered(session: Session, fingerprints: list[str]) -> dict[str, str]:
+    """Fingerprint → building code of the residents already registered among
+    ``fingerprints``."""
+    found: dict[str, str] = {}
     for start in range(0, len(fingerprints), 500):
         chunk = fingerprints[start:start + 500]
-        found.update(session.scalars(select(Resident.id_hmac).where(Resident.id_hmac.in_(chunk))))
+        rows = session.execute(select(Resident.id_hmac, Resident.building_code)
+                               .where(Resident.id_hmac.in_(chunk)))
+        found.update((fingerprint, building) for fingerprint, building in rows)
     return found
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 from geoalchemy2 import functions as gfn
@@ -22,6 +22,9 @@ from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.hierarchy.models import Unit
+
+if TYPE_CHECKING:
+    from grid.scope import Scope
 
 FORMATS = {"gpkg": "GPKG", "geojson": "GeoJSON", "shp": "ESRI Shapefile"}
 
@@ -106,15 +109,13 @@ def unit_features(session: Session, version_id: int, level: Level,
         for u in rows], matched or 0)
 
 
-def incident_features(session: Session, scope: str | None,
+def incident_features(session: Session, scope: Scope,
                       bbox: tuple[float, float, float, float] | None = None, limit: int = 100,
                       offset: int = 0, incident_id: int | None = None) -> FeaturePage:
-    """Incidents as point features, limited to the grids under ``scope`` (None: all)."""
+    """Incidents as point features, those ``scope`` may see only (``grid.scope``)."""
     from grid.incidents.models import Incident  # the feature source reads incidents, once
 
-    where = [_bbox_filter(Incident.geom, bbox)]
-    if scope is not None:
-        where.append(Incident.grid_code.startswith(scope))
+    where = [_bbox_filter(Incident.geom, bbox), scope.incidents()]
     if incident_id is not None:
         where.append(Incident.id == incident_id)
     matched = session.scalar(select(func.count()).select_from(Incident).where(*where))
