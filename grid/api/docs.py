@@ -4,14 +4,16 @@ with no internet — FastAPI's defaults load them from a public CDN."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+
+from grid.api.deps import public_scope
 
 SWAGGER = "vendor/swagger-ui-5.35.0"
 REDOC = "vendor/redoc-2.5.4"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(public_scope)])
 
 
 def _static(request: Request, path: str) -> str:
