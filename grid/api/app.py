@@ -10,9 +10,22 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import docs, gis, health, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api import (
+    docs,
+    gis,
+    health,
+    hotline,
+    incidents,
+    ogc,
+    open311,
+    pages,
+    residents,
+    signin,
+    units,
+)
 from grid.api.deps import public_scope
 from grid.api.errors import add_exception_handlers
+from grid.api.web import SecurityHeaders
 from grid.services import Services
 from grid.settings import Settings
 from maps.assets import STATIC_DIR
@@ -59,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(ogc.router)
     app.include_router(gis.router)
+    app.include_router(signin.router)
+    signin.install_page_errors(app)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(public_scope)])
