@@ -37,7 +37,7 @@ CDN_URLS = sorted({url for cls in ASSET_CLASSES for _, url in [*cls.default_js, 
 
 # src="..." / href='...' / src=bare, anywhere in the page.
 SRC_HREF = re.compile(r"""\b(?:src|href)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
-CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)]*?))\s*\)""")
+CSS_URL = re.compile(r"""url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([^)]*?))\s*\)""")
 
 
 def _geojson() -> dict:
