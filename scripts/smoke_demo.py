@@ -71,15 +71,23 @@ def get(url: str, token: str | None = None, web=None) -> tuple[int, str]:
 def check(base: str, output: str) -> list[str]:
     """What failed, one line each."""
     failures = []
-    maps = re.findall(r"(https?://\S+/maps/streets/\S+|https?://\S+/sign-?in\S*)", output)
+    roles = dict(re.findall(r"^\s*(\S+) \((\w+), [^)]*\): \S+\s*$", output, re.M))
     tokens = re.findall(r"^\s*\S+ \((?:admin|street)[^)]*\): (\S+)\s*$", output, re.M)
-    if not maps:
-        failures.append("the demo printed no street-map link")
+    links = {name: url for name, url in
+             re.findall(r"^\s*(\S+): (https?://\S+/signin/link/\S+)\s*$", output, re.M)}
+    maps = re.findall(r"(https?://[^\s?]+/maps/streets/[^\s?]+)", output)
+    street_link = next((url for name, url in links.items() if roles.get(name) == "street"), None)
+    if not maps or not street_link:
+        failures.append(f"the demo printed no street-map URL ({len(maps)}) or no sign-in link "
+                        f"for the street office ({street_link})")
     else:
-        # The printed link, as a browser follows it (redirects and cookies included).
-        status, html = get(maps[0], web=opener())
+        # As a browser: the one-time link signs in (a session cookie), then the map opens.
+        web = opener()
+        get(street_link, web=web)
+        status, html = get(maps[0], web=web)
         if status != 200 or "leaflet" not in html.lower():
-            failures.append(f"street map: {status}, leaflet {'leaflet' in html.lower()}")
+            failures.append(f"street map after sign-in: {status}, leaflet "
+                            f"{'leaflet' in html.lower()}")
     status, html = get(base + "/docs")
     if status != 200 or "swagger-ui" not in html:
         failures.append(f"/docs: {status}")
