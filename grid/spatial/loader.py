@@ -36,6 +36,7 @@ from grid.spatial.validate import (
     WARNING,
     Problem,
     Tolerances,
+    attach_shapes,
     attribute_problems,
     check_geometries,
     parents_and_inside,
@@ -84,6 +85,8 @@ class LoadReport:
     encoding: str = ""
     crs: str = ""
     fields: str = ""
+    #: code → polygon of the units the problems name (for maps; not in :meth:`as_json`).
+    unit_shapes: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def record(self, problems: list[Problem]) -> None:
         """Add validator findings: errors and warnings as lines, and the problems themselves."""
@@ -417,6 +420,7 @@ def apply_units(
             codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
             _attr_parents(frame), tolerances=options.tolerances,
             intended_gaps=options.intended_gaps, inside=inside)
+        report.unit_shapes = attach_shapes(problems, codes, geoms)
     except BaseException:
         writer.finish(errors=True)  # the session's connection is the writer's until then
         raise
