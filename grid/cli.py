@@ -275,7 +275,7 @@ def versions_diff(
         return
     table = Table("层级 level", "新增 added", "删除 removed", "变更 changed (% area)", "未变 same")
     rows = [(level, " ".join(d["added"]) or "—", " ".join(d["removed"]) or "—",
-             " ".join(f"{c}\u00a0({p}%)" for c, p in d["changed"].items()) or "—",
+             " ".join(f"{c} ({p}%)" for c, p in d["changed"].items()) or "—",
              str(d["unchanged"])) for level, d in changes.items()]
     for row in rows:
         table.add_row(*row)
