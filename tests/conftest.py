@@ -127,3 +127,12 @@ def client(demo: Services) -> Iterator[TestClient]:
 def auth(token: str) -> dict[str, str]:
     """Headers for a bearer token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(page, base: str, token: str, path: str) -> str:
+    """Sign the page's browser context in through the sign-in form (the session cookie lands
+    in the context's jar) and return ``base + path`` to open: no token in any URL."""
+    r = page.context.request.post(f"{base}/signin", form={"token": token},
+                                  max_redirects=0)
+    assert r.status == 303, r.status
+    return base + path

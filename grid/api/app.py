@@ -11,8 +11,9 @@ from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
 from grid.api import desk as desk_api
-from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, signin, units
 from grid.api.errors import add_exception_handlers
+from grid.api.web import SecurityHeaders
 from grid.services import Services
 from grid.settings import Settings
 from maps.assets import STATIC_DIR
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(gis.router)
     app.include_router(desk_api.router)
+    app.include_router(signin.router)
+    signin.install_page_errors(app)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
