@@ -51,6 +51,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "name_too_long": ("名称过长", "Name too long"),
     "orphaned_child": ("下级失去上级", "Orphaned child"),
     "reparented": ("下级改换上级", "Child reparented"),
+    "name_markup": ("名称含网页标记", "Name with markup"),
 }
 
 WORDS: dict[str, tuple[str, str]] = {

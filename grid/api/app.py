@@ -10,8 +10,9 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import desk as desk_api
 from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, signin, units
+from grid.api.desk import router as desk_router
+from grid.api.deskweb import router as desk_pages
 from grid.api.errors import add_exception_handlers
 from grid.api.web import SecurityHeaders
 from grid.services import Services
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(ogc.router)
     app.include_router(gis.router)
-    app.include_router(desk_api.router)
+    app.include_router(desk_router)
+    app.include_router(desk_pages)
     app.include_router(signin.router)
     signin.install_page_errors(app)
     app.add_middleware(SecurityHeaders, settings=settings)

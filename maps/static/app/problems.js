@@ -3,10 +3,8 @@
  * name or message holding markup is shown as text). Data: #problems-data (grid.maps.problems). */
 (function () {
   'use strict';
-  var holder = document.getElementById('problems-data');
-  var el = document.getElementById('problems-map');
-  if (!holder || !el || !window.L) { return; }
-  var data = JSON.parse(holder.textContent);
+
+function draw(el, data) {
   var words = data.words, kinds = data.kinds;
   var COLOURS = {error: '#c0392b', warning: '#e67e22'};
   var map = L.map(el, {preferCanvas: false, zoomSnap: 0.25});
@@ -129,4 +127,11 @@
     }
   });
   el.gridMap = map;
+  return map;
+}
+
+window.GridProblemsMap = draw;
+var holder = document.getElementById('problems-data');
+var target = document.getElementById('problems-map');
+if (holder && target && window.L) { draw(target, JSON.parse(holder.textContent)); }
 })();
