@@ -6,6 +6,7 @@ real headless Chromium (Debian's, driven by Playwright) on both stores, at desk 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -224,6 +225,10 @@ def test_gis_upload_map_commit_diff_activate_rollback_by_clicks(browser, gis_wor
     grids["new_name"] = grids["name"] + "（新）"
     path = tmp_path / "grids.geojson"
     grids.to_file(path)
+    broken = grids.copy()
+    broken.loc[0, "geometry"] = broken.loc[0, "geometry"].buffer(0.002)  # overlaps, spills
+    bad = tmp_path / "bad.geojson"
+    broken.to_file(bad)
     with svc.db.read() as session:
         first = store.require_active_version(session).id
 
@@ -239,6 +244,23 @@ def test_gis_upload_map_commit_diff_activate_rollback_by_clicks(browser, gis_wor
 
     context, page, requests, errors = _context(browser, "desk")
     page.goto(sign_in(page, base, tokens["gis"], "/gis"))
+    # a file with problems first: the report page draws them, and nothing can be committed
+    page.set_input_files("#upload-file", str(bad))
+    page.select_option("#upload-level", "grid")
+    page.click("#upload-submit")
+    expect(page.locator("#report-blocked")).to_be_visible()
+    drawn = page.locator("#problems-map path.leaflet-interactive[fill='#c0392b']")
+    expect(drawn.first).to_be_attached()
+    assert drawn.count() == page.locator("#problems tbody tr.error").count()
+    expect(page.locator("#commit-form")).to_be_hidden()
+    _shot(page, f"gis-problems-{backend}", "desk")
+    drawn.first.dispatch_event("click")
+    expect(page.locator(".leaflet-popup-content")).to_contain_text(grids.loc[0, "code"])
+    page.click(f"#problems a.unit-link[data-code='{grids.loc[0, 'code']}']")  # table → unit
+    expect(page).to_have_url(re.compile(f"#unit-{grids.loc[0, 'code']}$"))
+    highlighted = page.locator("#problems-map path.leaflet-interactive[stroke='#2980b9']")
+    expect(highlighted).to_have_count(1)
+    page.reload()
     page.set_input_files("#upload-file", str(path))
     page.select_option("#upload-level", "grid")
     page.click("#upload-submit")

@@ -83,13 +83,20 @@ def figures(svc: Svc, user: CurrentUser, session: ReadSession, street: Street) -
     return out
 
 
+def _named(bottom: int, rows: list) -> int:
+    """How many of the lowest to name: at most ``bottom``, never more than half of the
+    ranked units (of two, one is last; of one, none is)."""
+    return min(bottom, len(rows) // 2)
+
+
 @router.get("/streets/{street}/ranking", summary="三率排名 the ranking with unit names")
 def ranking(svc: Svc, user: CurrentUser, session: ReadSession, street: Street,
             month: Month = None,
             bottom: Annotated[int, Query(ge=1, le=20, description="末位: how many")] = 3
             ) -> dict:
     """The street's communities ranked on the three rates for the month (rank 1 best), the
-    lowest ``bottom`` of them (末位), and the communities with no complaint. A community
+    lowest ``bottom`` of them (末位; at most half of those ranked), and the communities with
+    no complaint. A community
     with no case in the month is listed apart, unranked, its rates ``null``."""
     _street(user, street)
     month = _month(svc, month)
@@ -109,7 +116,7 @@ def ranking(svc: Svc, user: CurrentUser, session: ReadSession, street: Street,
                for c, n in names.items() if c not in seen]
     return {"street": street, "name": desk.unit_names(session, [street]).get(street, street),
             "month": month, "weights": svc.settings.rate_weights, "units": rows,
-            "unrated": unrated, "bottom": [r["code"] for r in rows[-bottom:]][::-1] if rows else [],
+            "unrated": unrated, "bottom": [r["code"] for r in rows[-_named(bottom, rows):]][::-1],
             "quiet": desk.quiet_communities(session, street, month,
                                             svc.settings.work_timezone)}
 

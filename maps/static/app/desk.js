@@ -123,9 +123,9 @@
         chart('chart-trend', {
           tooltip: {trigger: 'axis'},
           legend: {type: 'scroll', top: 0},
-          grid: {left: 40, right: 20, top: 40, bottom: 30},
+          grid: {left: 40, right: 20, top: 50, bottom: 30},
           xAxis: {type: 'category', data: tr.months},
-          yAxis: {type: 'value', name: t('score'), max: 100},
+          yAxis: {type: 'value', max: 100},
           series: series
         });
       }).catch(fail);

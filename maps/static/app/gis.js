@@ -124,7 +124,16 @@
         return li;
       }));
     fill(document.querySelector('#problems tbody'), r.problems.slice(0, 500).map(function (p) {
-      var codes = el('span', p.codes.join(' '));
+      var codes = el('span');
+      p.codes.forEach(function (code, i) {
+        if (i) { codes.appendChild(document.createTextNode(' ')); }
+        var named = r.map.units.features.some(function (f) { return f.properties.code === code; });
+        if (!named) { codes.appendChild(el('span', code)); return; }
+        var a = el('a', code, 'unit-link');
+        a.href = '#unit-' + encodeURIComponent(code);
+        a.dataset.code = code;
+        codes.appendChild(a);
+      });
       var tr = row([(r.map.kinds[p.kind] || p.kind) + ' · ' + t(p.severity === 'error' ? 'errors' : 'warnings'),
         codes, p.message]);
       tr.children[1].className = 'code';
@@ -137,7 +146,9 @@
     var holder = document.getElementById('problems-map');
     if (problemsMap) { problemsMap.remove(); problemsMap = null; }
     holder.textContent = '';
-    problemsMap = window.GridProblemsMap(holder, r.map);
+    holder.hidden = !r.map.shown;
+    document.getElementById('problems').hidden = !r.problems.length;
+    if (r.map.shown) { problemsMap = window.GridProblemsMap(holder, r.map); }
     showGuess(r.guess);
   }
   function upload(ev) {
