@@ -174,9 +174,10 @@ def load(
     except GridError as exc:
         _fail(exc)
     if problems_map is not None:
-        from grid.spatial.validate import problems_map as build_map
+        from maps.problems import write_problems_file
 
-        build_map(report.problems).save(str(problems_map))
+        write_problems_file(problems_map, report.problems, report.unit_shapes,
+                            lang=svc.settings.language, title=f"{path.name} · {level}")
     if as_json:
         console.print_json(json.dumps(report.as_json(), ensure_ascii=False))
     else:
@@ -203,9 +204,22 @@ def _print_load_report(report) -> None:
     if report.problems:
         problems = Table("级别 severity", "类型 kind", "编码 codes", "面积 m²", "位置 point",
                          "说明 message")
-        for row in report_table(report.problems[:200]):
+        rows = report_table(report.problems[:200])
+        for row in rows:
             problems.add_row(*row)
+        keep_codes_whole(problems, rows, (1, 2, 4))
         console.print(problems)
+
+
+def keep_codes_whole(table: Table, rows, columns) -> None:
+    """Make ``columns`` of ``table`` at least as wide as the longest word in them and never
+    ellipsised: a code is wrapped between codes, never cut (a narrow terminal folds the
+    message column instead)."""
+    for i in columns:
+        longest = max((len(word) for row in rows for word in str(row[i]).split()), default=0)
+        column = table.columns[i]
+        column.min_width = max(column.min_width or 0, longest)
+        column.overflow = "fold"
 
 
 @app.command("load-orgs")
@@ -243,6 +257,7 @@ def versions(ctx: typer.Context) -> None:
         return
     svc = _services()
     table = Table("版本 id", "名称 label", "生效 active", "创建 created", "单元 units")
+    table.columns[0].no_wrap = True
     with svc.db.read() as session:
         for v in store.list_versions(session):
             counts = store.unit_counts(session, v.id)
@@ -268,10 +283,12 @@ def versions_diff(
         console.print_json(json.dumps(changes, ensure_ascii=False))
         return
     table = Table("层级 level", "新增 added", "删除 removed", "变更 changed (% area)", "未变 same")
-    for level, d in changes.items():
-        table.add_row(level, " ".join(d["added"]) or "—", " ".join(d["removed"]) or "—",
-                      " ".join(f"{c} ({p}%)" for c, p in d["changed"].items()) or "—",
-                      str(d["unchanged"]))
+    rows = [(level, " ".join(d["added"]) or "—", " ".join(d["removed"]) or "—",
+             " ".join(f"{c} ({p}%)" for c, p in d["changed"].items()) or "—",
+             str(d["unchanged"])) for level, d in changes.items()]
+    for row in rows:
+        table.add_row(*row)
+    keep_codes_whole(table, rows, (0, 1, 2, 3))
     console.print(table)
 
 

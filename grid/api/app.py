@@ -24,6 +24,8 @@ from grid.api import (
     units,
 )
 from grid.api.deps import public_scope
+from grid.api.desk import router as desk_router
+from grid.api.deskweb import router as desk_pages
 from grid.api.errors import add_exception_handlers
 from grid.api.web import SecurityHeaders
 from grid.services import Services
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(ogc.router)
     app.include_router(gis.router)
+    app.include_router(desk_router)
+    app.include_router(desk_pages)
     app.include_router(signin.router)
     signin.install_page_errors(app)
     app.add_middleware(SecurityHeaders, settings=settings)

@@ -23,7 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from grid.api.deps import ApiScope, CurrentUser, ReadSession, Svc, WriteSession, api_scope
@@ -33,6 +34,7 @@ from grid.hierarchy import store, versions
 from grid.hierarchy.levels import Level, parse_level
 from grid.scope import Scope, require_city
 from grid.spatial.loader import load_boundaries
+from maps.problems import problems_data
 
 router = APIRouter(prefix="/api/v1/gis", tags=["gis"],
                    dependencies=[Depends(api_scope)])
@@ -107,7 +109,9 @@ def _load(svc, folder: Path, options: dict[str, Any], **extra: Any) -> dict[str,
     source = next(p for p in folder.iterdir() if p.name != "options.json")
     opts = {k: v for k, v in options.items() if k != "level"}
     report = load_boundaries(svc.db, source, parse_level(options["level"]), **opts, **extra)
-    return report.as_json()
+    # the problems and the units they name as GeoJSON, for the report page's map
+    return {**report.as_json(), "map": problems_data(report.problems, report.unit_shapes,
+                                                     svc.settings.language)}
 
 
 @router.post("/uploads", summary="Upload a boundary file; returns the dry-run report")
@@ -192,6 +196,19 @@ def diff(old: RowId, new: RowId, session: ReadSession, user: CurrentUser) -> dic
     """Units added, removed and changed (with % of area changed) by level."""
     _require_gis(user)
     return {level: d.as_dict() for level, d in versions.diff(session, old, new).items()}
+
+
+@router.get("/versions/{old}/diff/{new}/geojson", summary="Diff two versions as a map")
+def diff_map(old: Annotated[int, PathParam(ge=1, le=2_147_483_647)],
+             new: Annotated[int, PathParam(ge=1, le=2_147_483_647)],
+             session: ReadSession, user: CurrentUser,
+             level: Annotated[list[str] | None, Query(max_length=5)] = None) -> dict[str, Any]:
+    """The units added, removed and changed between two versions, as GeoJSON features whose
+    ``change`` property colours them (removed units drawn with their old shape)."""
+    _require_gis(user)
+    for name in level or ():
+        parse_level(name)
+    return versions.diff_features(session, old, new, level)
 
 
 @router.post("/versions/rollback", summary="Re-activate the previous version")

@@ -16,6 +16,8 @@ WORDS: dict[str, dict[str, str]] = {
     "my_reports": {"zh": "我的上报", "en": "My reports"},
     "street_map": {"zh": "街道地图", "en": "Street map"},
     "city_map": {"zh": "全市总览", "en": "City overview"},
+    "desk": {"zh": "街道工作台", "en": "Street desk"},
+    "gis": {"zh": "边界管理", "en": "Boundaries"},
     "menu": {"zh": "菜单", "en": "Menu"},
     "skip": {"zh": "跳到正文", "en": "Skip to content"},
     # sign-in

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
+import shapely.geometry
 from geoalchemy2.shape import to_shape
 from pyproj import CRS
 from sqlalchemy import select
@@ -115,6 +116,54 @@ def diff(session: Session, old_id: int, new_id: int) -> dict[str, LevelDiff]:
         if code not in new:
             result[level].removed.append(code)
     return result
+
+
+#: Most units a diff map draws per kind of change (a city's redraw can touch thousands).
+DIFF_FEATURES = 5000
+
+
+def _features(session: Session, version_id: int, codes: list[str], change: str,
+              extra: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    out = []
+    for start in range(0, len(codes), store.IDS_PER_STATEMENT):
+        for unit in store.units(session, version_id,
+                                codes=codes[start:start + store.IDS_PER_STATEMENT]):
+            shape = store.shape_of(unit)
+            if shape is None:
+                continue
+            props = {"code": unit.code, "name": unit.name, "level": unit.level,
+                     "change": change}
+            if extra is not None:
+                props["area_changed_pct"] = round(extra.get(unit.code, 0.0), 2)
+            out.append({"type": "Feature", "properties": props,
+                        "geometry": shapely.geometry.mapping(
+                            shapely.set_precision(shape, 1e-7))})
+    return out
+
+
+def diff_features(session: Session, old_id: int, new_id: int,
+                  levels: list[str] | None = None) -> dict[str, Any]:
+    """:func:`diff` as a GeoJSON FeatureCollection to draw: added and changed units with
+    their new shape, removed ones with their old shape, each with ``change`` set to added /
+    removed / changed (at most ``DIFF_FEATURES`` of each kind, ``truncated`` says so)."""
+    found = diff(session, old_id, new_id)
+    features: list[dict[str, Any]] = []
+    truncated = False
+    added, removed, changed = [], [], {}
+    for level, d in found.items():
+        if levels and level not in levels:
+            continue
+        added += d.added
+        removed += d.removed
+        changed.update(d.changed)
+    for codes, version, change, extra in (
+            (added, new_id, "added", None), (removed, old_id, "removed", None),
+            (sorted(changed), new_id, "changed", changed)):
+        truncated |= len(codes) > DIFF_FEATURES
+        features += _features(session, version, codes[:DIFF_FEATURES], change, extra)
+    return {"type": "FeatureCollection", "features": features, "truncated": truncated,
+            "counts": {"added": len(added), "removed": len(removed), "changed": len(changed)},
+            "old": old_id, "new": new_id}
 
 
 def previous_version(session: Session) -> BoundaryVersion:

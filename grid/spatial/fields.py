@@ -64,7 +64,8 @@ def _pick(columns: list[str], level: Level, role: str) -> str | None:
     if len(generic) > 1:
         raise LoadError(
             f"无法确定{'编码' if role == 'code' else '名称'}字段 ambiguous {role} column: "
-            f"{', '.join(generic)} all match; pass --{role}-field"
+            f"{', '.join(generic)} all match; pass --{role}-field",
+            details={"columns": columns},
         )
     return generic[0] if generic else None
 
@@ -88,7 +89,8 @@ def guess_fields(
     if missing:
         raise LoadError(
             f"找不到{'/'.join(missing)}字段 cannot find the {'/'.join(missing)} column(s); "
-            f"columns are: {', '.join(columns)} (pass --code-field / --name-field or --fields)"
+            f"columns are: {', '.join(columns)} (pass --code-field / --name-field or --fields)",
+            details={"columns": columns},
         )
     if parent_code is None:
         parent_level = PARENT_LEVEL[level]

@@ -37,6 +37,7 @@ from grid.spatial.validate import (
     WARNING,
     Problem,
     Tolerances,
+    attach_shapes,
     attribute_problems,
     check_geometries,
     parents_and_inside,
@@ -85,6 +86,10 @@ class LoadReport:
     encoding: str = ""
     crs: str = ""
     fields: str = ""
+    #: The field map and encoding as editable values (see :class:`Source`).
+    guess: dict[str, Any] = field(default_factory=dict)
+    #: code → polygon of the units the problems name (for maps; not in :meth:`as_json`).
+    unit_shapes: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def record(self, problems: list[Problem]) -> None:
         """Add validator findings: errors and warnings as lines, and the problems themselves."""
@@ -95,7 +100,8 @@ class LoadReport:
     def as_json(self) -> dict[str, Any]:
         """The whole report: summary, every problem, and the error and warning lines."""
         return {**self.summary(), "problems": [p.as_dict() for p in self.problems],
-                "error_list": self.errors, "warning_list": self.warnings}
+                "error_list": self.errors, "warning_list": self.warnings,
+                "guess": self.guess}
 
     def summary(self) -> dict[str, Any]:
         """Counts, for printing and for the API."""
@@ -124,6 +130,16 @@ class Source:
     encoding: str = ""
     crs: str = ""
     fields: str = ""
+    #: The same, as values a page can offer for editing: the columns chosen for code, name
+    #: and parent code, how they were chosen, the encoding and the file's columns.
+    guess: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _guess(fields: FieldMap, columns, encoding: str | None, how: str) -> dict[str, Any]:
+    return {"code_field": fields.code, "name_field": fields.name,
+            "parent_field": fields.parent_code, "fields_how": fields.how,
+            "encoding": encoding or "UTF-8", "encoding_how": how,
+            "columns": [str(c) for c in columns if str(c) != "geometry"]}
 
 
 #: Where coordinates in storage CRS may lie: China's extent with a margin (lon, lat).
@@ -158,7 +174,9 @@ def read_source(
     if level == Level.resident_group:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8")
         fields = guess_fields(list(frame.columns), level, how=how, **mapping)
-        return _rename(frame, fields), Source("UTF-8", "", fields.describe())
+        return _rename(frame, fields), Source(
+            "UTF-8", "", fields.describe(),
+            _guess(fields, frame.columns, encoding, "override" if encoding else "format"))
     frame, geometry_raw, source = _read_raw(path, level, mapping, how, crs, layer, encoding)
     if raw:
         return frame, source, geometry_raw
@@ -211,8 +229,9 @@ def _read_raw(path: Path, level: Level, mapping: dict, how: str, crs: str | None
     crs_used = f"{file_crs.to_string()} ({'--crs' if crs else '.prj'})"
     frame["geometry"] = blobs
     fields = guess_fields(list(frame.columns), level, how=how, **mapping)
+    guess = _guess(fields, frame.columns, chosen.encoding, chosen.how)
     return (_rename(frame, fields), RawGeometry(blobs, file_crs, path, crs_used),
-            Source(chosen.describe(), crs_used, fields.describe()))
+            Source(chosen.describe(), crs_used, fields.describe(), guess))
 
 
 class RawGeometry:
@@ -438,6 +457,7 @@ def apply_units(
             codes, names, geoms, ok, parents, level, scheme, parent_codes, parent_geoms,
             _attr_parents(frame), tolerances=options.tolerances,
             intended_gaps=options.intended_gaps, inside=inside)
+        report.unit_shapes = attach_shapes(problems, codes, geoms)
     except BaseException:
         writer.finish(errors=True)  # the session's connection is the writer's until then
         raise
@@ -596,7 +616,8 @@ def _load(db: Database, path: str | Path, level: Level, frame: pd.DataFrame, sou
                     "load into a new version and activate it"
                 )
         report = LoadReport(level.value, str(path), version.id, committed=commit,
-                            encoding=source.encoding, crs=source.crs, fields=source.fields)
+                            encoding=source.encoding, crs=source.crs, fields=source.fields,
+                            guess=dict(source.guess))
         apply_units(session, frame, level, version, scheme, report, options, raw,
                     db.settings.load_partition_rows)
         if not report.errors and (report.added or report.changed or report.removed):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from itertools import repeat
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.geometry
 from pyproj import Transformer
 
 from grid.db import STORAGE_SRID
@@ -45,15 +46,48 @@ class Problem:
     message: str
     area_m2: float | None = None
     point: tuple[float, float] | None = None
+    #: Where the problem is, as a shape (lon/lat): the overlap, spill-over or gap piece, else
+    #: the unit's own polygon (:func:`attach_shapes`). Not part of :meth:`as_dict`; maps draw
+    #: it (:meth:`as_feature`).
+    shape: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out = asdict(self)
+        """JSON-ready form (without the shape)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "shape"}
+        out["codes"] = list(self.codes)
         if self.area_m2 is not None:
             out["area_m2"] = round(float(self.area_m2), 2)
         if self.point is not None:
             out["point"] = [round(float(self.point[0]), 7), round(float(self.point[1]), 7)]
         return out
+
+    def as_feature(self) -> dict[str, Any]:
+        """A GeoJSON feature: the shape (or the point) with the problem as properties."""
+        geom = self.shape
+        if geom is None or shapely.is_empty(geom):
+            geom = None if self.point is None else shapely.Point(self.point)
+        geometry = None if geom is None else shapely.geometry.mapping(
+            shapely.set_precision(geom, 1e-7))
+        return {"type": "Feature", "geometry": geometry, "properties": self.as_dict()}
+
+
+def attach_shapes(problems: Sequence[Problem], codes: Sequence[str],
+                  geoms: np.ndarray) -> dict[str, Any]:
+    """Give each problem without a shape the polygon of its first unit (when the file has a
+    usable one), so a map draws the problem as an area rather than a dot; returns code →
+    polygon of every unit the problems name that the file holds (the map's unit layer)."""
+    wanted = {c for p in problems for c in p.codes}
+    if not wanted:
+        return {}
+    shapes: dict[str, Any] = {}
+    for i in np.flatnonzero(pd.Series(np.asarray(codes, dtype=object)).isin(wanted)):
+        geom = geoms[i]
+        if codes[i] not in shapes and geom is not None and not shapely.is_empty(geom):
+            shapes[codes[i]] = geom
+    for p in problems:
+        if p.shape is None and p.codes and p.codes[0] in shapes:
+            p.shape = shapes[p.codes[0]]
+    return shapes
 
 
 @dataclass
@@ -265,7 +299,7 @@ def _sibling_overlaps(codes: Sequence[str], geoms: np.ndarray, ok: np.ndarray,
     return [
         Problem("sibling_overlap", ERROR, [codes[left[k]], codes[right[k]]],
                 f"{codes[left[k]]} 与 {codes[right[k]]} 重叠 overlap {areas[k]:.1f} m²",
-                float(areas[k]), point)
+                float(areas[k]), point, overlap[k])
         for k, point in zip(big, points, strict=True)
     ]
 
@@ -353,7 +387,7 @@ def _parent_checks(codes, geoms, ok, parents, attr_parents, parent_codes, parent
             problems.append(Problem(
                 "outside_parent", ERROR, [codes[i], parents[i]],
                 f"{codes[i]} 超出上级 {parents[i]} spills {areas[k]:.1f} m² outside its parent",
-                float(areas[k]), point))
+                float(areas[k]), point, spill[k]))
     problems += prefix_problems(codes, parents, level, scheme, geoms)
     if attr_parents is not None:
         given = np.asarray(attr_parents, dtype=object)
@@ -391,7 +425,7 @@ def _coverage_gaps(parents, ok, geoms, parent_codes, parent_geoms, metric, toler
         problems.append(Problem(
             "coverage_gap", WARNING, [code],
             f"{code} 内有 {area:.1f} m² 未被下级覆盖 gap of {area:.1f} m² in its coverage",
-            area, point))
+            area, point, parts[k]))
     return problems
 
 
@@ -447,31 +481,3 @@ def report_table(problems: Sequence[Problem]) -> list[list[str]]:
             "" if p.point is None else f"{p.point[0]:.6f} {p.point[1]:.6f}", p.message,
         ])
     return rows
-
-
-def problems_map(problems: Sequence[Problem], static_url: str = "/static"):
-    """A Folium map of the problems that have a place (red: errors, orange: warnings), with no
-    basemap and the vendored Leaflet assets, so it opens on an intranet."""
-    import folium
-
-    from maps.assets import localize
-
-    placed = [p for p in problems if p.point is not None]
-    fmap = folium.Map(tiles=None, control_scale=True)
-    for p in placed:
-        lon, lat = p.point
-        folium.CircleMarker(
-            [lat, lon], radius=7, weight=2, fill=True, fill_opacity=0.6,
-            color="#c0392b" if p.severity == ERROR else "#e67e22",
-            tooltip=f"{p.kind} {' '.join(p.codes)}",
-            popup=folium.Popup(folium.Html(
-                f"<b>{p.kind}</b> ({p.severity})<br>{' / '.join(p.codes)}<br>"
-                + ("" if p.area_m2 is None else f"{p.area_m2:.1f} m²<br>") + p.message,
-                script=False), max_width=360),
-        ).add_to(fmap)
-    if placed:
-        lons = [p.point[0] for p in placed]
-        lats = [p.point[1] for p in placed]
-        fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
-    localize(fmap, static_url)
-    return fmap
