@@ -136,6 +136,7 @@ def _values(w: World, role: str, side: str) -> dict[str, Any]:
         "description": "scope test", "departments": [DEPARTMENT], "department": DEPARTMENT,
         "rating": "满意", "address": "scope test 地址", "ref": "", "level": "community",
         "commit": False, "label": "scope", "source": "patrol",
+        "lead": "scope test", "title": "scope test", "conclusion": "scope test", "topic_id": 1,
     }
 
 
