@@ -132,6 +132,12 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
             "name_too_long", ERROR, [codes.iat[i]],
             f"{codes.iat[i]}: 名称超过 {NAME_MAX} 字 name longer than {NAME_MAX} characters",
             None, _point(geoms[i])))
+    control = names.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool, na_value=False)
+    for i in np.flatnonzero(control):
+        problems.append(Problem(
+            "control_characters", ERROR, [codes.iat[i]],
+            f"{codes.iat[i]}: 名称含控制字符 name holds control characters (NUL, tab, line "
+            f"breaks …): {names.iat[i][:60]!r}", None, _point(geoms[i])))
     for i in _garbled_rows(names):
         problems.append(Problem(
             "garbled_name", ERROR, [codes.iat[i]],
@@ -140,6 +146,8 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
     return problems
 
 
+#: Characters no unit name holds (NUL is refused by PostgreSQL; the rest break lists).
+_CONTROL = r"[\x00-\x1f\x7f]"
 #: A character each MOJIBAKE match begins with.
 _MOJIBAKE_FIRST = re.compile("[锟烫屯\ufffd\u00c0-\u00ff]")
 
