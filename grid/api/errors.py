@@ -75,11 +75,12 @@ def database_unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         if isinstance(exc, sa_exc.OperationalError):
-            text = str(exc.orig).lower()
             # PostgreSQL's OperationalError is the connection's (refused, terminated, shut
             # down); SQLite's also covers "no such table", which is our fault, not an outage.
-            return exc.dialect is None or exc.dialect.name != "sqlite" or any(
-                s in text for s in ("locked", "unable to open", "disk i/o", "busy"))
+            if type(exc.orig).__module__.startswith("psycopg"):
+                return True
+            text = str(exc.orig).lower()
+            return any(s in text for s in ("locked", "unable to open", "disk i/o", "busy"))
     return isinstance(exc, ConnectionError)
 
 
@@ -149,7 +150,11 @@ class RequestGuard:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            response = _unexpected(exc, rid, scope)
+            try:
+                response = _unexpected(exc, rid, scope)
+            except Exception:  # the answer of last resort must not fail
+                logger.exception("request %s: the error could not be classified", rid)
+                response = JSONResponse(body(*INTERNAL, {"request_id": rid}), 500)
             if started:  # too late to answer: the client sees a cut response
                 raise
             await response(scope, receive, send_with_id)
