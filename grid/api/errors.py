@@ -90,6 +90,19 @@ def _validation_details(exc: RequestValidationError) -> list[dict]:
              "type": str(e.get("type", ""))} for e in exc.errors()]
 
 
+def _validation_message(exc: RequestValidationError) -> str:
+    """The first problem, where and why, with a short echo of what was sent."""
+    found = exc.errors()
+    if not found:
+        return "请求参数无效 invalid request"
+    first = found[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    sent = first.get("input")
+    echo = f" (got {sent!r:.60})" if isinstance(sent, str | int | float) else ""
+    more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+    return f"请求参数无效 invalid request: {where}: {first.get('msg', '')}{echo}{more}"
+
+
 def request_id(request: Request) -> str | None:
     """The id :class:`RequestGuard` gave this request."""
     return request.scope.get("state", {}).get("request_id")
@@ -107,9 +120,8 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            body("invalid_input", "请求参数无效 invalid request", _validation_details(exc)), 422
-        )
+        details = _validation_details(exc)
+        return JSONResponse(body("invalid_input", _validation_message(exc), details), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
