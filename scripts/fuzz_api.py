@@ -20,9 +20,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from helpers.fuzz import fuzz  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from grid.api.app import create_app  # noqa: E402
 from grid.demo import demo_users, load_sample  # noqa: E402
@@ -31,6 +29,7 @@ from grid.hierarchy.levels import Level  # noqa: E402
 from grid.migrate import upgrade  # noqa: E402
 from grid.services import Services  # noqa: E402
 from grid.settings import Settings  # noqa: E402
+from tests.helpers.fuzz import fuzz  # noqa: E402
 
 
 def main() -> int:

@@ -76,11 +76,12 @@ def database_unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         if isinstance(exc, sa_exc.OperationalError):
-            text = str(exc.orig).lower()
             # PostgreSQL's OperationalError is the connection's (refused, terminated, shut
             # down); SQLite's also covers "no such table", which is our fault, not an outage.
-            return exc.dialect is None or exc.dialect.name != "sqlite" or any(
-                s in text for s in ("locked", "unable to open", "disk i/o", "busy"))
+            if type(exc.orig).__module__.startswith("psycopg"):
+                return True
+            text = str(exc.orig).lower()
+            return any(s in text for s in ("locked", "unable to open", "disk i/o", "busy"))
     return isinstance(exc, ConnectionError)
 
 
@@ -88,6 +89,19 @@ def _validation_details(exc: RequestValidationError) -> list[dict]:
     # Where and why only: the input itself may be bytes that are not text, or megabytes.
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
              "type": str(e.get("type", ""))} for e in exc.errors()]
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """The first problem, where and why, with a short echo of what was sent."""
+    found = exc.errors()
+    if not found:
+        return "请求参数无效 invalid request"
+    first = found[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    sent = first.get("input")
+    echo = f" (got {sent!r:.60})" if isinstance(sent, str | int | float) else ""
+    more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+    return f"请求参数无效 invalid request: {where}: {first.get('msg', '')}{echo}{more}"
 
 
 def request_id(request: Request) -> str | None:
@@ -107,9 +121,8 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            body("invalid_input", "请求参数无效 invalid request", _validation_details(exc)), 422
-        )
+        details = _validation_details(exc)
+        return JSONResponse(body("invalid_input", _validation_message(exc), details), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -150,7 +163,11 @@ class RequestGuard:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            response = _unexpected(exc, rid, scope)
+            try:
+                response = _unexpected(exc, rid, scope)
+            except Exception:  # the answer of last resort must not fail
+                logger.exception("request %s: the error could not be classified", rid)
+                response = JSONResponse(body(*INTERNAL, {"request_id": rid}), 500)
             if started:  # too late to answer: the client sees a cut response
                 raise
             await response(scope, receive, send_with_id)

@@ -185,6 +185,7 @@ def _file(svc: Services, form: dict[str, str]) -> int:
         raise Forbidden("api_key 无效 invalid or missing api_key")
     if not form.get("service_code"):
         raise InvalidInput("缺少 service_code is required")
+    svc.categories.get(form["service_code"])  # an unknown service first, then the place
     try:
         lat, lon = float(form["lat"]), float(form["long"])
     except (KeyError, ValueError):

@@ -173,6 +173,12 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
             f"{codes.iat[i]}: 名称含有网页标记或脚本字符 name '{names.iat[i]}' contains markup "
             "or script characters (< > ` ${ &# javascript:); it is stored and shown as text",
             None, _point(geoms[i])))
+    control = names.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool, na_value=False)
+    for i in np.flatnonzero(control):
+        problems.append(Problem(
+            "control_characters", ERROR, [codes.iat[i]],
+            f"{codes.iat[i]}: 名称含控制字符 name holds control characters (NUL, tab, line "
+            f"breaks …): {names.iat[i][:60]!r}", None, _point(geoms[i])))
     for i in _garbled_rows(names):
         problems.append(Problem(
             "garbled_name", ERROR, [codes.iat[i]],
@@ -185,6 +191,8 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
 #: escapes it), but GIS staff should hear that a file carries one: it is rarely an accident.
 _MARKUP = r"[<>`]|\$\{|&#|(?i:javascript:)"
 
+#: Characters no unit name holds (NUL is refused by PostgreSQL; the rest break lists).
+_CONTROL = r"[\x00-\x1f\x7f]"
 #: A character each MOJIBAKE match begins with.
 _MOJIBAKE_FIRST = re.compile("[锟烫屯\ufffd\u00c0-\u00ff]")
 

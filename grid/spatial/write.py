@@ -62,7 +62,7 @@ def attrs_json(frame: pd.DataFrame, skip: Sequence[str]) -> np.ndarray:
     for column in extra:
         values = frame[column].to_numpy(dtype=object)
         present = np.flatnonzero(pd.notna(values))
-        key = json.dumps(str(column), ensure_ascii=False) + ": "
+        key = json.dumps(_plain(str(column)), ensure_ascii=False) + ": "
         text = np.full(len(frame), "", dtype=object)
         text[present] = [key + json.dumps(_plain(v), ensure_ascii=False, default=str)
                          for v in values[present]]
@@ -72,6 +72,9 @@ def attrs_json(frame: pd.DataFrame, skip: Sequence[str]) -> np.ndarray:
 
 
 def _plain(value):
+    # NUL goes: PostgreSQL's jsonb refuses \u0000 in text, and no attribute means one
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     return value.item() if hasattr(value, "item") else value
 
 

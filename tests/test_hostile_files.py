@@ -1,0 +1,173 @@
+"""Hostile boundary files (tests/helpers/hostile.py: 37 of them, generated here) through
+``grid load --commit`` and through the upload API: each refused with a clear bilingual
+message, no traceback and no 500, nothing written, and memory bounded — the 1 GiB zip bomb
+included, which is refused from the zip's directory before anything is inflated. Also: a
+``.txt`` holding GeoJSON is read the same by both; Z/M values are dropped with a warning."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import struct
+import subprocess
+import sys
+import tracemalloc
+
+import geopandas as gpd
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from grid.api.app import create_app
+from grid.cli import app
+from grid.hierarchy import store
+from grid.hierarchy.levels import Level
+from grid.spatial.loader import load_boundaries
+from grid.users import add_user
+from tests.conftest import DATA, auth
+from tests.helpers.hostile import corpus
+
+runner = CliRunner()
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: Python-side allocation peak allowed while one hostile file is refused (tracemalloc).
+PEAK_BYTES = 64 * 1024**2
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    cases = corpus(tmp_path_factory.mktemp("hostile"))
+    assert len(cases) >= 30
+    return cases
+
+
+def _clear(message: str, expected: str) -> None:
+    message = " ".join(message.split())  # the console wraps long lines
+    assert expected in message, message
+    assert CJK.search(message) and re.search(r"[A-Za-z]{3}", message), message  # zh and en
+    assert "Traceback" not in message
+
+
+def _versions(svc) -> list:
+    with svc.db.read() as session:
+        return store.list_versions(session)
+
+
+def test_every_hostile_file_is_refused_by_grid_load(empty, hostile, monkeypatch):
+    monkeypatch.setenv("GRID_DATABASE_URL", empty.settings.database_url)
+    for name, path, expected in hostile:
+        tracemalloc.start()
+        try:
+            result = runner.invoke(app, ["load", str(path), "--level", "street", "--commit"])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result.exit_code == 1, (name, result.output)
+        assert isinstance(result.exception, SystemExit), (name, result.exception)
+        _clear(result.output, expected)
+        assert peak < PEAK_BYTES, (name, peak)
+    assert _versions(empty) == []  # nothing written, not even an empty version
+
+
+def test_every_hostile_file_is_refused_by_the_upload_api(empty, hostile, monkeypatch,
+                                                         tmp_path):
+    from grid.api import gis as gis_api
+
+    monkeypatch.setattr(gis_api, "UPLOAD_ROOT", tmp_path / "uploads")
+    with empty.db.write() as session:
+        _, token = add_user(session, "测绘员", "gis", "110105")
+    with TestClient(create_app(empty.settings)) as client:
+        for name, path, expected in hostile:
+            tracemalloc.start()
+            try:
+                with path.open("rb") as handle:
+                    answer = client.post("/api/v1/gis/uploads", headers=auth(token),
+                                         files={"file": (path.name, handle)},
+                                         data={"level": "street"})
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            body = answer.json()
+            if answer.status_code == 200:  # read, and refused by the validator's report
+                assert body["upload_id"] is None and body["report"]["errors"], (name, body)
+                _clear(" ".join(body["report"]["error_list"]), expected)
+            else:
+                assert answer.status_code == 422, (name, answer.status_code, body)
+                assert set(body) == {"code", "message", "details"}
+                _clear(body["message"], expected)
+            assert peak < PEAK_BYTES, (name, peak)
+            assert list(gis_api.UPLOAD_ROOT.iterdir()) == [], name  # nothing kept
+    assert _versions(empty) == []
+
+
+def test_the_zip_bomb_is_refused_in_a_process_that_stays_small(empty, hostile, tmp_path):
+    """The 1 MB zip whose .dbf inflates to 1 GiB, in a process of its own: its peak
+    resident memory (wait4's ru_maxrss) stays far below the 1 GiB inflating would take."""
+    bomb = next(path for name, path, _ in hostile if name == "bomb_dbf_1gib.zip")
+    assert bomb.stat().st_size < 2 * 1024**2
+    env = {**os.environ, "GRID_DATABASE_URL": empty.settings.database_url}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from grid.cli import app; app()", "load", str(bomb),
+         "--level", "street", "--commit"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = process.stdout.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.stdout.close()
+    assert os.waitstatus_to_exitcode(status) == 1, output
+    _clear(output, "zip bomb")
+    assert usage.ru_maxrss * 1024 < 600 * 1024**2, usage.ru_maxrss  # KiB on Linux
+
+
+def test_a_txt_holding_geojson_is_read_the_same_by_cli_and_api(empty, monkeypatch, tmp_path):
+    from grid.api import gis as gis_api
+
+    monkeypatch.setattr(gis_api, "UPLOAD_ROOT", tmp_path / "uploads")
+    monkeypatch.setenv("GRID_DATABASE_URL", empty.settings.database_url)
+    text = tmp_path / "street.txt"
+    text.write_bytes((DATA / "street.geojson").read_bytes())
+    cli = runner.invoke(app, ["load", str(text), "--level", "street", "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert '"rows": 1' in cli.output and '"errors": 0' in cli.output
+    with empty.db.write() as session:
+        _, token = add_user(session, "测绘员", "gis", "110105")
+    with TestClient(create_app(empty.settings)) as client:
+        answer = client.post("/api/v1/gis/uploads", headers=auth(token),
+                             files={"file": ("street.txt", text.read_bytes())},
+                             data={"level": "street"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["report"]["rows"] == 1 and answer.json()["upload_id"]
+
+
+def _gpkg_with(path, wkt: str) -> None:
+    """A one-street GeoPackage whose geometry is ``wkt`` (pyogrio writes no M: the blob is
+    put in place by hand, GeoPackage header + ISO WKB)."""
+    flat = shapely.force_2d(shapely.from_wkt(wkt))
+    gpd.GeoDataFrame({"code": ["110105001"], "name": ["和平街道"]}, geometry=[flat],
+                     crs=4490).to_file(path, driver="GPKG", layer="street", SPATIAL_INDEX="NO")
+    geometry = shapely.from_wkt(wkt)
+    dims = 2 + shapely.has_z(geometry) + shapely.has_m(geometry)
+    blob = b"GP\x00\x01" + struct.pack("<i", 4490) + shapely.to_wkb(
+        geometry, flavor="iso", output_dimension=dims, byte_order=1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE street SET geom = ?", (blob,))
+        conn.execute("UPDATE gpkg_geometry_columns SET z = 2, m = 2")
+
+
+@pytest.mark.parametrize("wkt", [
+    "POLYGON Z ((116.40 39.90 5, 116.41 39.90 5, 116.41 39.91 5, 116.40 39.91 5, 116.40 39.90 5))",
+    "POLYGON M ((116.40 39.90 7, 116.41 39.90 7, 116.41 39.91 7, 116.40 39.91 7, 116.40 39.90 7))",
+    "POLYGON ZM ((116.40 39.90 1 7, 116.41 39.90 1 7, 116.41 39.91 1 7, 116.40 39.91 1 7, "
+    "116.40 39.90 1 7))",
+])
+def test_z_and_m_are_dropped_with_a_warning(empty, tmp_path, wkt):
+    path = tmp_path / "street.gpkg"
+    _gpkg_with(path, wkt)
+    report = load_boundaries(empty.db, path, Level.street, commit=True)
+    assert report.errors == [] and report.added == ["110105001"]
+    assert any("Z" in w and "2-D" in w and w.startswith("1 ") for w in report.warnings), \
+        report.warnings
+    with empty.db.read() as session:
+        codes, geoms = store.level_shapes(session, report.version_id, Level.street)
+    assert list(codes) == ["110105001"]
+    assert not shapely.has_z(geoms[0]) and not shapely.has_m(geoms[0])

@@ -1,0 +1,128 @@
+"""Bad input is a 4xx from the schema (``grid.api.limits``), never a 500, on both stores:
+integers beyond the int32 columns, empty enums, NUL in path, query and body, non-ASCII digits
+in ids, points outside the service area (a typed point, a report, a photo's EXIF GPS at 0,0),
+a token that is not Latin-1, a month past 9999, a file name that is not Latin-1."""
+
+from __future__ import annotations
+
+import io
+import re
+from urllib.parse import unquote
+
+import piexif
+import pytest
+from PIL import Image
+
+from tests.conftest import auth
+
+BIG = 3_000_000_000
+
+
+def _jpeg_at(lon: float, lat: float) -> bytes:
+    rational = ((int(lon), 1), (0, 1), (0, 1))
+    exif = piexif.dump({"GPS": {
+        piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((int(lat), 1), (0, 1),
+                                                                          (0, 1)),
+        piexif.GPSIFD.GPSLongitudeRef: b"E", piexif.GPSIFD.GPSLongitude: rational}})
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+REPORT = {"lon": 116.4, "lat": 39.9, "category": "Z001"}
+
+#: (method, url, keyword arguments, expected status): before the limits each answered 500
+#: (or, for the empty enums and the long id list, was taken as no filter or no limit).
+CASES = [
+    ("get", f"/api/v1/incidents/{BIG}", {}, 422),
+    ("get", f"/api/v1/incidents/attachments/{BIG}", {}, 422),
+    ("get", f"/api/v1/units?version={BIG}", {}, 422),
+    ("get", "/api/v1/units?offset=10000000000000000000", {}, 422),
+    ("get", f"/ogc/collections?version={-BIG}", {}, 422),
+    ("post", f"/api/v1/versions/{BIG}/activate", {}, 422),
+    ("post", f"/api/v1/incidents/{BIG}/rate", {"json": {"rating": "满意"}}, 422),
+    ("post", "/api/v1/incidents", {"json": {**REPORT, "attachments": [BIG]}}, 422),
+    ("post", "/api/v1/incidents/1/resolve", {"json": {"attachments": list(range(1, 60))}}, 422),
+    ("get", "/api/v1/units?level=", {}, 422),
+    ("get", "/api/v1/incidents?level=", {}, 422),
+    ("get", "/api/v1/incidents?state=", {}, 422),
+    ("get", "/api/v1/units/ab%00cd", {}, 422),
+    ("get", "/api/v1/units?parent=11%00", {}, 422),
+    ("get", "/api/v1/incidents?category=Z%00", {}, 422),
+    ("post", "/api/v1/incidents", {"json": {**REPORT, "description": "a\x00b"}}, 422),
+    ("post", "/api/v1/hotline/match", {"json": {"address": "和平里\x00"}}, 422),
+    ("get", "/ogc/collections/incidents/items/%C2%B2", {}, 404),
+    ("get", "/ogc/collections/nowhere%00/items", {}, 422),
+    ("get", "/ogc/collections/street/items?bbox=nan,nan,nan,nan", {}, 422),
+    ("get", "/api/v1/incidents/stats/rates?month=9999-12", {}, 422),
+    ("get", "/maps/city?token=%E4%B8%AD%E6%96%87", {}, 422),
+    ("get", "/maps/streets/110105001/buildings.geojson?bbox=1.2.3,1,2,3", {}, 422),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "kwargs", "status"), CASES,
+                         ids=[f"{m} {u}" for m, u, _, _ in CASES])
+def test_bad_input_is_refused_by_the_schema(client, tokens, method, url, kwargs, status):
+    answer = getattr(client, method)(url, headers=auth(tokens["admin"]), **kwargs)
+    assert answer.status_code == status, answer.text
+    assert set(answer.json()) == {"code", "message", "details"}
+
+
+@pytest.mark.parametrize("url", ["/open311/v2/requests/%C2%B2.json",
+                                 "/open311/v2/requests/99999999999999999999.json",
+                                 "/open311/v2/requests/%C2%B2.xml"])
+def test_open311_ids_in_other_digits_are_not_found(client, url):
+    answer = client.get(url)  # unauthenticated, as Open311 reads are
+    assert answer.status_code == 404, answer.text
+
+
+def test_open311_id_lists_skip_what_is_not_an_id(client):
+    answer = client.get("/open311/v2/requests.json",
+                        params={"service_request_id": "²,3000000000,-1,abc"})
+    assert answer.status_code == 200 and answer.json() == []
+
+
+def _outside(answer) -> None:
+    assert answer.status_code == 422, answer.text
+    assert "outside the service area" in answer.json()["message"]
+    assert "不在服务范围内" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(("lon", "lat", "crs"), [
+    (0, 0, "cgcs2000"), (-122.4, 37.8, "wgs84"), (116.4, 89.0, "gcj02"), (39.9, 116.4, "bd09"),
+    (500000, 0, "EPSG:4548")])
+def test_locate_outside_the_service_area_is_a_422(client, tokens, lon, lat, crs):
+    _outside(client.get("/api/v1/locate", params={"lon": lon, "lat": lat, "crs": crs},
+                        headers=auth(tokens["admin"])))
+
+
+def test_reports_outside_the_service_area_are_a_422(client, tokens):
+    _outside(client.post("/api/v1/incidents", headers=auth(tokens["admin"]),
+                         json={**REPORT, "lon": 0, "lat": 0}))
+    photo = client.post("/api/v1/incidents/attachments", headers=auth(tokens["admin"]),
+                        files={"file": ("null-island.jpg", _jpeg_at(0, 0), "image/jpeg")})
+    assert photo.status_code == 201 and photo.json()["lon"] == 0, photo.text
+    _outside(client.post("/api/v1/incidents", headers=auth(tokens["admin"]), json={
+        "category": "Z001", "attachments": [photo.json()["id"]]}))
+
+
+def test_a_download_named_in_chinese_has_an_ascii_and_a_utf8_file_name(client, tokens):
+    answer = client.get("/api/v1/incidents/stats/hotspots", headers=auth(tokens["admin"]),
+                        params={"month": "2026-10", "street": "和平", "format": "csv"})
+    assert answer.status_code == 200, answer.text
+    disposition = answer.headers["Content-Disposition"]
+    assert 'filename="hotspots-__-2026-10.csv"' in disposition
+    encoded = re.search(r"filename\*=UTF-8''(\S+)", disposition).group(1)
+    assert unquote(encoded) == "hotspots-和平-2026-10.csv"
+
+
+def test_attachment_file_names_lose_control_characters(client, tokens):
+    # sent by hand: an HTTP client would percent-encode the NUL
+    head = (b'--cut\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="a\x00b/../c\x01.jpg"\r\nContent-Type: image/jpeg\r\n\r\n')
+    photo = client.post("/api/v1/incidents/attachments", content=head + _jpeg_at(116, 39)
+                        + b"\r\n--cut--\r\n", headers={
+                            **auth(tokens["admin"]),
+                            "Content-Type": "multipart/form-data; boundary=cut"})
+    assert photo.status_code == 201, photo.text
+    assert photo.json()["filename"] == "c.jpg"
