@@ -32,6 +32,7 @@ from grid.incidents.queue import BOXES, QueueFilter, box_of, boxes_for, mine, to
 from grid.orm import utcnow
 from grid.residents.pii import mask_phone
 from grid.services import Services
+from maps.text import ACTIONS
 
 router = APIRouter(tags=["workbench"])
 
@@ -172,12 +173,16 @@ def moves_api(svc: Svc, user: CurrentUser, session: ReadSession,
 @router.get("/work", response_class=HTMLResponse, include_in_schema=False)
 def queue_page(
     request: Request, svc: Svc, user: PageUser, session: ReadSession,
-    box: Box | None = None, category: Code = None,
-    level: Literal["grid", "community", "street"] | None = None, unit: Code = None,
-    q: Text = None, due: Due | None = None,
+    box: Annotated[str | None, Query(pattern=f"^({'|'.join(BOXES)})?$")] = None,
+    category: Code = None,
+    level: Annotated[str | None, Query(pattern="^(grid|community|street)?$")] = None,
+    unit: Code = None, q: Text = None,
+    due: Annotated[str | None, Query(pattern="^(overdue|soon)?$")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> HTMLResponse:
-    """待办: the queue as a page (phone: one card per case)."""
+    """待办: the queue as a page (phone: one card per case). The filter form sends empty
+    fields for "any", taken as not given."""
+    box, level, due = box or None, level or None, due or None
     now = utcnow()
     lang = page_lang(request, svc.settings)
     chosen = _filter(box, category, level, unit, q, due)
@@ -227,6 +232,7 @@ def incident_work_page(request: Request, svc: Svc, user: PageUser, session: Read
         left=working_left(svc, incident.due_at, now), photos=photos, twins=twins,
         reporters=reporters, tz=tz, category=svc.categories.get(incident.category).label(lang),
         departments=svc.categories.departments,
+        action_names={k: v.get(lang, v["zh"]) for k, v in ACTIONS.items()},
         acting_for=[s.department for s in awaiting(user, incident)],
         page_words={k: word(k, lang) for k in (
             "need_reason", "need_department", "need_rating", "sending", "uploading")})
