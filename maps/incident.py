@@ -71,19 +71,21 @@ def incident_map(
     categories: CategoryBook,
     *,
     lang: str = "zh",
+    embed: bool = False,
 ) -> folium.Map:
     """The map of one incident, against the boundary version it was placed in (drawn shifted
-    to GCJ-02 when the basemap is Amap)."""
+    to GCJ-02 when the basemap is Amap). ``embed``: the map alone, fitted to its frame, for
+    the incident page (which shows the audit trail itself)."""
     version = incident.boundary_version
     shift = display_shift(settings)
     tz = ZoneInfo(settings.work_timezone)  # times as the street office reads its clock
     point = shift_geometry(to_shape(incident.geom), shift)
     fmap = new_map(settings)
     fmap.get_root().header.add_child(folium.CssLink(f"{settings.static_url}/app/maps.css"))
-    # The audit trail sits beside the map, not over it (below it on a phone).
-    fmap.get_root().header.add_child(folium.Element(
-        "<style>@media (min-width: 801px) { .folium-map { width: calc(100% - 460px) "
-        "!important; } }</style>"))
+    if not embed:  # the audit trail sits beside the map, not over it (below it on a phone)
+        fmap.get_root().header.add_child(folium.Element(
+            "<style>@media (min-width: 801px) { .folium-map { width: calc(100% - 460px) "
+            "!important; } }</style>"))
     category = categories.get(incident.category).label(lang)
     fmap.get_root().header.add_child(folium.Element(
         f"<title>#{incident.id} {html_text(category)}</title>"))
@@ -115,12 +117,13 @@ def incident_map(
     minx, miny, maxx, maxy = view.bounds
     # Room on the right for the departments' labels, which are drawn rightwards.
     fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(20, 20),
-                    padding_bottom_right=(340 if ends else 20, 20))
+                    padding_bottom_right=(340 if ends and not embed else 20, 20))
     folium.CircleMarker([point.y, point.x], radius=8, color="#ffffff", weight=2, fill=True,
                         fill_color=marker_colour(incident.state, incident.level),
                         fill_opacity=1, className="incident-marker",
                         tooltip=html_text(f"#{incident.id} {category}")).add_to(fmap)
-    fmap.add_child(audit_panel(incident, category, lang, tz))
+    if not embed:
+        fmap.add_child(audit_panel(incident, category, lang, tz))
     return fmap
 
 

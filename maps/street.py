@@ -299,7 +299,7 @@ def incident_payload(incidents: Sequence[Incident], categories: CategoryBook, lo
         "stateColours": STATE_COLOURS, "levelColours": LEVEL_COLOURS,
         "openStates": list(OPEN_STATES),
         "units": lookup,
-        "link": f"/maps/incidents/{{id}}?lang={lang}",
+        "link": f"/work/incidents/{{id}}?lang={lang}",  # the incident page, to act on it
         "text": {k: t(k, lang) for k in (
             "category", "state", "level", "owner", "party_org", "chain", "grid_worker", "due",
             "steps", "details", "overdue", "filters", "all", "from", "to", "overdue_only",

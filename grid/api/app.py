@@ -22,6 +22,7 @@ from grid.api import (
     residents,
     signin,
     units,
+    workbench,
 )
 from grid.api.deps import public_scope
 from grid.api.desk import router as desk_router
@@ -77,12 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(desk_router)
     app.include_router(desk_pages)
     app.include_router(signin.router)
+    app.include_router(workbench.router)
     signin.install_page_errors(app)
     app.add_middleware(SecurityHeaders, settings=settings)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(public_scope)])
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/work")
 
     return app

@@ -8,7 +8,7 @@
   var DRAFTS = 'grid.report.drafts';
   // The session cookie authenticates; a change also carries the session's CSRF token.
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
-  var headers = {'X-CSRF-Token': csrf};
+  var headers = {'X-CSRF-Token': csrf, 'X-Grid-Lang': C.lang};
   var place = null;  // {lon, lat, crs}: what is sent
   var marker = null;
 
