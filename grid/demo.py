@@ -138,7 +138,7 @@ def sample_residents(svc: Services, per_building: int = 2, seed: int = 2157) -> 
 
 def _advance(session, ladder: Ladder, incident_id: int, stage: int) -> None:
     """Move one sample case ``stage`` steps along the ladder (0: left where it was reported)."""
-    street = _Staff("和平街道办", "street")
+    street = _Staff("和平街道办", "street", scope_code=DEMO_STREET)
     if stage >= 1 and session.get(Incident, incident_id).level == "grid":
         ladder.escalate(session, street, incident_id, "网格无法解决 社区呼叫")
     if stage >= 2 and session.get(Incident, incident_id).level == "community":
@@ -174,6 +174,7 @@ class _Staff:
     name: str
     role: str
     department: str | None = None
+    scope_code: str = ""
 
     def covers(self, code: str | None) -> bool:
         return True
