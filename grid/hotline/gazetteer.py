@@ -179,8 +179,9 @@ class Gazetteer:
         if entry.xiaoqu:
             core = core_name(entry.xiaoqu)
             self.by_xiaoqu[core].append(entry)
-            if entry.label:
-                self.by_label[(core, entry.label)] = entry
+            label = entry.label or ("" if entry.number is None else str(entry.number))
+            if label:
+                self.by_label[(core, label)] = entry
             if entry.community:
                 self.community_of[core] = fold(entry.community)
         for alias in entry.aliases:

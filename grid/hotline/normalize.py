@@ -44,6 +44,8 @@ _DOORPLATE = re.compile(r"(大街|路|街|胡同|巷)([甲乙丙丁]?)(\d+)号(�
 #: Any administrative unit at the head of an address (not …小区 / …社区 / …园区).
 _ADMIN = re.compile(r"^[\u4e00-\u9fff]{2,5}?(?:省|自治区|市|新区|区|县|镇|乡|街道)")
 _NOT_ADMIN = ("小区", "社区", "园区", "校区", "街区")
+#: What a call-taker writes before the address itself (地址：, 反映：, 市民来电).
+_LEAD = re.compile(r"^(?:市民)?(?:来电|地址|住址|反映|投诉|诉求地址|事发地址|来电人称住在)+")
 #: Bracketed call-centre tags (【12345】) carry digits that are not a building.
 _TAG = re.compile(r"【[^】]*】|\[[^\]]*\]")
 _NOISE = re.compile(r"[\s,，。.、:：;；()（）\"'“”]")
@@ -114,6 +116,7 @@ def strip_admin(text: str, names: tuple[str, ...] = ()) -> tuple[str, tuple[str,
     number is a road (和平街15号院), not the street, and stays."""
     found: list[str] = []
     foreign = ""
+    text = _LEAD.sub("", text)
     while text:
         name = next((n for n in names if n and text.startswith(n)
                      and not text[len(n):len(n) + 1].isdigit()), None)
