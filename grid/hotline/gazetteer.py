@@ -26,6 +26,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy.orm import Session
 
 from grid.hierarchy import store
@@ -51,6 +52,9 @@ OTHER_COMMUNITY = 0.8
 WRONG_COMMUNITY = 0.97
 #: Score of a building whose 单元 count contradicts the address (shown, never placed).
 CONTRADICTED = 0.5
+#: Names this close by plain edit distance, though ruled out (another ending: 和平北里 for
+#: 和平南里), are offered to the person working the queue at this fraction of it.
+HINT_FLOOR, HINT = 0.66, 0.4
 
 
 @dataclass(frozen=True)
@@ -376,11 +380,31 @@ class Gazetteer:
         if parsed.building is None:
             return self._no_number(community, place, similarities), 0.0, \
                 "未说明楼号 no building number"
+        hints = self._hints(place, parsed, similarities)
         if not ranked:
             why = "无此楼 no such building in " + "、".join(sorted(similarities)) \
                 if similarities else "未知小区 小区 not in the gazetteer"
-            return self._community_only(community, place, parsed), 0.0, why
-        return ranked, rival, ""
+            return self._community_only(community, place, parsed) + hints, 0.0, why
+        return ranked + hints, rival, ""
+
+    def _hints(self, place: str, parsed: ParsedAddress, similarities: dict) -> list[Candidate]:
+        """Buildings of 小区 whose names differ in their ending (和平院 → 和平园, 和平苑), for
+        the person: scored below any placement and never a rival."""
+        considered: set[str] = set()
+        for char in set(place):
+            considered.update(self.by_char.get(similar.key(char), ()))
+        out = []
+        for core in sorted(considered - set(similarities)):
+            n = len(core)
+            value = max((Levenshtein.normalized_similarity(core, place[i:i + w])
+                         for w in (n - 1, n, n + 1) for i in range(max(len(place) - w, 0) + 1)),
+                        default=0.0)
+            entry = self.by_label.get((core, parsed.label))
+            if value >= HINT_FLOOR and entry is not None:
+                out.append(Candidate(entry.code, entry.name, round(HINT * value, 4),
+                                     f"名称相近但不同 {core} looks alike, another name",
+                                     entry.xiaoqu))
+        return sorted(out, key=lambda c: (-c.score, c.code))
 
     def _community_factors(self, community: str, similarities: dict) -> dict[str, float]:
         """Community named with the 小区: demote 小区 elsewhere when one lies inside it; a
