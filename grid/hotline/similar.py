@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pypinyin import Style, pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 
 #: Generic endings of 小区 names, longest first (the part that must not differ).
 SUFFIXES = ("东里", "西里", "南里", "北里", "家园", "嘉园", "花园", "公寓", "新村", "小区", "园",
@@ -125,8 +125,8 @@ def similarity(core: str, text: str) -> tuple[float, int]:
     return max(0.0, 1.0 - cost / len(core)), slips
 
 
+@lru_cache(maxsize=20000)
 def key(text: str) -> str:
-    """Text by sound: every character as its toneless syllable (first reading), so 和平苑 and
-    和平院 share a key — for matching learned aliases near-identically."""
-    return " ".join(sorted(_readings(c)[1])[0] if "\u4e00" <= c <= "\u9fff" else c
-                    for c in text)
+    """Text by sound: every character as its usual toneless syllable, so 化工厂 and 化工场
+    share a key — for indexing names and matching learned aliases near-identically."""
+    return " ".join(lazy_pinyin(text))
