@@ -54,6 +54,28 @@ GIVEN_CHARS = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平
                    "春晓丹颖凤成立新俊德福")
 # Building styles of a 小区: (probability, floor range, metres of slab per 单元).
 STYLES = [(0.55, (6, 7), 18.0), (0.25, (9, 19), 25.0), (0.20, (20, 31), 35.0)]
+#: Infill buildings numbered after the one they stand beside (甲3号楼 next to 3号楼): the 小区's
+#: last-numbered building takes the label, so the hotline gazetteer meets 甲/乙 as in life.
+INFILL = {("安贞嘉园小区", 20): "甲3", ("望京园小区", 20): "甲5", ("小黄庄北里小区", 19): "甲2",
+          ("小黄庄北里小区", 20): "乙2", ("安华园小区", 20): "甲1", ("芍药苑小区", 20): "甲12"}
+#: 门牌 of the buildings facing a road: road → (小区, building label, doorplate). Buildings
+#: inside an estate have none; some estates are known by a courtyard number (…号院) instead.
+DOORPLATES = {
+    "安贞路": [("安贞嘉园小区", "1", "2号"), ("安贞嘉园小区", "2", "4号"),
+            ("安贞嘉园小区", "3", "6号"), ("安贞嘉园小区", "甲3", "甲6号"),
+            ("安贞花园小区", "1", "8号"), ("安贞花园小区", "2", "10号")],
+    "樱花园东街": [("育慧花园小区", "1", "1号"), ("育慧花园小区", "2", "3号"),
+              ("民旺南里小区", "1", "5号"), ("民旺南里小区", "2", "9号")],
+    "胜古北路": [("曙光园小区", "1", "10号"), ("曙光园小区", "2", "12号"),
+             ("曙光园小区", "3", "14号"), ("安华园小区", "1", "16号"),
+             ("安华园小区", "2", "18号")],
+    "柳芳南街": [("芍药园小区", "1", "5号"), ("芍药园小区", "2", "7号"),
+             ("和平园小区", "1", "11号")],
+    "小黄庄路": [("小黄庄北里小区", "1", "1号"), ("小黄庄北里小区", "2", "3号"),
+             ("小黄庄北里小区", "甲2", "3号之一"), ("小黄庄北里小区", "3", "12号")],
+}
+COURTYARDS = {"和平嘉园小区": "和平街15号院", "民旺苑小区": "樱花园东街7号院",
+              "西坝河苑小区": "胜古北路2号院"}
 
 
 def reproject(geom, transformer):
@@ -216,7 +238,31 @@ def build_buildings(grids, rng):
                  "geometry": round_geom(reproject(rect, TO_GEO))}
             buildings.append(b)
             groups += resident_groups(b, numbers[q] == 1, rng)
+    street_addresses(buildings, groups)
     return buildings, groups
+
+
+def street_addresses(buildings, groups):
+    """Rename the infill buildings (``INFILL``, with their resident groups) and give buildings
+    their road, 门牌 and courtyard (``DOORPLATES``, ``COURTYARDS``). No random numbers are
+    drawn, so the geometry and every other table stay as they were."""
+    renamed = {}
+    for b in buildings:
+        number = int(b["name"].removeprefix(b["xiaoqu"]).removesuffix("号楼"))
+        label = INFILL.get((b["xiaoqu"], number), str(number))
+        if label != str(number):
+            renamed[b["code"]] = (b["name"], f"{b['xiaoqu']}{label}号楼")
+            b["name"] = renamed[b["code"]][1]
+        b["label"] = label
+        b["courtyard"] = COURTYARDS.get(b["xiaoqu"])
+    by_label = {(b["xiaoqu"], b["label"]): b for b in buildings}
+    for road, plates in DOORPLATES.items():
+        for xiaoqu, label, plate in plates:
+            by_label[(xiaoqu, label)].update(road=road, doorplate=plate)
+    for g in groups:
+        if g["building_code"] in renamed:
+            old, new = renamed[g["building_code"]]
+            g["name"] = g["name"].replace(old, new)
 
 
 def resident_groups(building, first_in_xiaoqu, rng):
@@ -261,7 +307,7 @@ def people_tables(street, communities, grids, buildings, groups, rng):
 
 def write_layer(rows, columns, path):
     """Write one level as GeoJSON in EPSG:4490 with 7-decimal coordinates."""
-    frame = gpd.GeoDataFrame([{k: r[k] for k in [*columns, "geometry"]} for r in rows],
+    frame = gpd.GeoDataFrame([{k: r.get(k) for k in [*columns, "geometry"]} for r in rows],
                              geometry="geometry", crs=GEO)
     frame["geometry"] = shapely.orient_polygons(frame.geometry.values)  # CCW shells, RFC 7946
     path.unlink(missing_ok=True)
@@ -368,7 +414,8 @@ def main(argv=None):
     layers = {"street": write_layer([street], [*base, "district"], args.out / "street.geojson"),
               "community": write_layer(communities, base, args.out / "community.geojson"),
               "grid": write_layer(grids, [*base, "xiaoqu"], args.out / "grid.geojson"),
-              "building": write_layer(buildings, [*base, "floors", "units", "xiaoqu"],
+              "building": write_layer(buildings, [*base, "floors", "units", "xiaoqu", "road",
+                                                         "doorplate", "courtyard"],
                                       args.out / "building.geojson")}
     for name, table in [("resident_groups", pd.DataFrame(groups)), ("party_orgs", orgs),
                         ("grid_workers", staff)]:  # UTF-8 without BOM, LF line ends

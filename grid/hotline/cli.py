@@ -17,17 +17,28 @@ hotline_app = typer.Typer(help="热线地址 hotline addresses → buildings", n
 console = Console()
 
 
-def _gazetteer():
-    from grid.hierarchy import store
-    from grid.hotline.gazetteer import Gazetteer
+def _services():
     from grid.migrate import upgrade
     from grid.services import Services
     from grid.settings import Settings
 
     svc = Services(Settings())
     upgrade(svc.db)
+    return svc
+
+
+def _gazetteer():
+    """The active version's gazetteer with the aliases in force, as the service uses it."""
+    svc = _services()
     with svc.db.read() as session:
-        return Gazetteer.from_session(session, store.require_active_version(session).id)
+        return svc.gazetteers.get(session)[1]
+
+
+def _operator(name: str):
+    # Whoever runs the CLI has the database itself: an admin, named in the audit trail.
+    from grid.users import Role, User
+
+    return User(name=name, role=Role.admin.value, scope_code="")
 
 
 @hotline_app.command("match")
@@ -39,7 +50,7 @@ def match(address: str) -> None:
         console.print(f"[red]错误 error:[/red] {exc.message}")
         raise typer.Exit(1) from None
     console.print_json(json.dumps({
-        "address": address, "placed": found.placed,
+        "address": address, "placed": found.placed, "why": found.why,
         "candidates": [{"code": c.code, "name": c.name, "score": c.score, "reason": c.reason}
                        for c in found.candidates],
     }, ensure_ascii=False))
@@ -79,3 +90,40 @@ def place(
             writer.writerow({k: safe_cell(v) for k, v in out_row.items()})
     console.print(f"地址 addresses: {len(rows)}, 自动定位 placed: {placed}, "
                   f"待人工 queued: {len(rows) - placed} → {out}")
+
+
+@hotline_app.command("aliases-export")
+def aliases_export(path: Path) -> None:
+    """Write the learned aliases in force to a JSON file (to import with the gazetteer)."""
+    from grid.hotline import aliases
+
+    svc = _services()
+    with svc.db.read() as session:
+        records = aliases.export(session, _operator("命令行 cli"))
+    path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    console.print(f"别名 aliases: {len(records)} → {path}")
+
+
+@hotline_app.command("aliases-import")
+def aliases_import(
+    path: Path,
+    by: Annotated[str, typer.Option(help="name recorded as who imported them")] = "命令行 cli",
+) -> None:
+    """Add the aliases of a JSON file written by ``aliases-export`` (all or nothing)."""
+    from grid.hotline import aliases
+
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(records, list):
+            raise ValueError("not a list")
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]错误 error:[/red] 无法读取 cannot read {path.name}: {exc}")
+        raise typer.Exit(1) from None
+    svc = _services()
+    try:
+        with svc.db.write() as session:
+            added, present = aliases.import_(session, _operator(by), records)
+    except GridError as exc:
+        console.print(f"[red]错误 error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    console.print(f"新增 added: {added}, 已有 already present: {present}")

@@ -38,3 +38,22 @@ class HotlineAddress(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class HotlineAlias(Base):
+    """A way of writing a building learned from the manual queue (地址别名): the key of an
+    address a person resolved (place + building, or road + 门牌), and the building it means.
+    Kept for audit when revoked: who added it, from which queued address, who revoked it."""
+
+    __tablename__ = "hotline_alias"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    building_code: Mapped[str] = mapped_column(String(32), index=True)
+    #: The address it was learned from (as written), and that address's queue id if any.
+    example: Mapped[str] = mapped_column(Text, default="")
+    source_address_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from grid.errors import Conflict, Forbidden, InvalidInput, NotFound
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.hotline import aliases
 from grid.hotline.gazetteer import Gazetteer, Match
 from grid.hotline.models import AddressStatus, HotlineAddress
 from grid.orm import utcnow
@@ -22,20 +23,27 @@ QUEUE_ROLES = frozenset({Role.admin.value, Role.street.value, Role.community.val
 
 
 class GazetteerCache:
-    """One gazetteer per active boundary version, rebuilt when the version changes."""
+    """One gazetteer per active boundary version, rebuilt when the version changes; its learned
+    aliases are reread (cheaply, without rebuilding) when one is added or revoked."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version: int | None = None
         self._gazetteer: Gazetteer | None = None
+        self._aliases: tuple | None = None
 
     def get(self, session: Session) -> tuple[int, Gazetteer]:
-        """The active version's id and its gazetteer."""
+        """The active version's id and its gazetteer, with the aliases in force."""
         version = store.require_active_version(session).id
+        stamp = aliases.stamp(session)
         with self._lock:
             if self._version != version or self._gazetteer is None:
                 self._gazetteer = Gazetteer.from_session(session, version)
                 self._version = version
+                self._aliases = None
+            if self._aliases != stamp:
+                self._gazetteer.learn(aliases.active(session))
+                self._aliases = stamp
             return version, self._gazetteer
 
 
@@ -100,10 +108,11 @@ def queue(session: Session, user: User, status: str = AddressStatus.queued, limi
     return found[:limit]
 
 
-def resolve(session: Session, user: User, address_id: int, building_code: str | None
-            ) -> HotlineAddress:
+def resolve(session: Session, user: User, address_id: int, building_code: str | None,
+            keep_alias: bool = False, cache: GazetteerCache | None = None) -> HotlineAddress:
     """Place a queued address on ``building_code`` (in the caller's scope), or reject it when
-    ``building_code`` is None (not in our area / not a building)."""
+    ``building_code`` is None (not in our area / not a building). With ``keep_alias`` the
+    address is kept as an alias of the building, so the next one written alike is placed."""
     _require_queue_role(user)
     row = session.get(HotlineAddress, address_id, with_for_update=True)
     if row is None or not _visible(Scope.of(user), row):
@@ -122,5 +131,8 @@ def resolve(session: Session, user: User, address_id: int, building_code: str | 
     row.status = AddressStatus.resolved if building_code else AddressStatus.rejected
     row.resolved_at = utcnow()
     row.resolved_by = user.name
+    if keep_alias and building_code is not None:
+        _, gazetteer = (cache or GazetteerCache()).get(session)
+        aliases.keep(session, gazetteer, user, row.address, building_code, row.id)
     session.flush()
     return row
