@@ -137,6 +137,7 @@ def _values(w: World, role: str, side: str) -> dict[str, Any]:
         "rating": "满意", "address": "scope test 地址", "ref": "", "level": "community",
         "commit": False, "label": "scope", "source": "patrol",
         "lead": "scope test", "title": "scope test", "conclusion": "scope test", "topic_id": 1,
+        "alias_id": 1, "aliases": [], "keep_alias": False,
     }
 
 
