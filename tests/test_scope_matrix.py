@@ -115,13 +115,14 @@ def _values(w: World, role: str, side: str) -> dict[str, Any]:
     out = side != "in"
     case = {"in": w.ids["a_dept"] if role == "department" else w.ids["a_near"],
             "out": w.ids["b_case"], "unsummoned": w.ids["a_zhujian"]}[side]
+    # A merge's other case: B's beside a_near when out, another case of A when in.
+    into = w.ids["b_near"] if out else (
+        w.ids["a_dept"] if case == w.ids["a_near"] else w.ids["a_near"])
     point = w.b_point if out else w.a_point
     community = w.b if out else w.a
     building = w.b_building if out else w.a_building
     return {
-        "incident_id": case, "fid": str(case), "request_id": str(case), "into":
-            w.ids["b_near"] if out else w.ids["a_near"] if case != w.ids["a_near"]
-            else w.ids["a_dept"],
+        "incident_id": case, "fid": str(case), "request_id": str(case), "into": into,
         "code": w.street if not out else w.b, "unit": community, "parent": community,
         "street": w.street, "cid": "incidents", "fmt": "json",
         "service_code": w.category, "category": w.category, "month":
