@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api import gis, hotline, incidents, ogc, open311, overlays, pages, residents, units
 from grid.api.errors import add_exception_handlers
 from grid.services import Services
 from grid.settings import Settings
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(ogc.router)
     app.include_router(gis.router)
+    app.include_router(overlays.router)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 
+from grid.api.overlay_schemas import OverlayMatchPublic
 from grid.hierarchy.chain import OwnerChain
 from grid.incidents.models import Incident
 from grid.spatial.locate import Location
@@ -81,6 +82,8 @@ class LocationPublic(Public):
     message: str
     owners: OwnerChainPublic
     nearest_grid: NearestGridPublic | None
+    #: 临时党支部, 街巷长, 楼栋长 at the point today (grid.overlays).
+    overlays: OverlayMatchPublic | None = None
 
 
 class IncidentCreate(BaseModel):
@@ -117,7 +120,9 @@ class MergeBody(BaseModel):
 
 
 class WhistleBody(BaseModel):
-    departments: list[str] = Field(min_length=1)
+    departments: list[str] = Field(default_factory=list, max_length=20)
+    #: Codes of stationed units (驻区单位) summoned with the departments.
+    stationed_units: list[str] = Field(default_factory=list, max_length=20)
     reason: str = Field(default="", max_length=2000)
     report_in_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
@@ -200,6 +205,8 @@ class IncidentPublic(Public):
 class IncidentDetail(IncidentPublic):
     owners: OwnerChainPublic
     steps: list[StepPublic]
+    #: The overlays that applied when the case was filed, and who was told.
+    overlays: OverlayMatchPublic | None = None
     reporters: list[ReporterPublic] = Field(default_factory=list)
     #: On a new report: open cases it probably repeats (same category, near, recent).
     possible_duplicates: list[DuplicatePublic] = Field(default_factory=list)
@@ -256,6 +263,7 @@ def incident_public(incident: Incident, category_name: str, now: datetime,
         **data,
         "owners": OwnerChainPublic.model_validate(owners),
         "steps": [StepPublic.model_validate(s) for s in incident.steps],
+        "overlays": getattr(incident, "overlays", None),
         "reporters": [ReporterPublic.model_validate(r)
                       for r in getattr(incident, "reporters", [])],
     })

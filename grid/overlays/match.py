@@ -262,6 +262,12 @@ class OverlayDirectory:
         with self._lock:
             self._index = None
 
+    @property
+    def fresh(self) -> bool:
+        """True when a query answers from memory without reading the tables."""
+        return self._index is not None and \
+            time.monotonic() - self._built <= self.fresh_seconds
+
     def index(self) -> OverlayIndex:
         """The current snapshot (read now when missing or older than ``fresh_seconds``)."""
         with self._lock:

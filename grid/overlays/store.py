@@ -12,6 +12,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import shapely
+import shapely.geometry
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import or_, select, update
@@ -72,6 +73,18 @@ def _multi(geom: BaseGeometry, kind: str) -> BaseGeometry:
             geom = shapely.MultiLineString([geom])
         if geom.geom_type != "MultiLineString":
             raise InvalidInput(f"需要线 a line is needed, not {geom.geom_type}")
+    return geom
+
+
+def from_geojson(geometry: dict) -> BaseGeometry:
+    """A GeoJSON geometry (storage lon/lat) as shapely, or InvalidInput saying why not."""
+    try:
+        geom = shapely.geometry.shape(geometry)
+    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise InvalidInput(f"几何无效 invalid GeoJSON geometry: {exc}") from exc
+    west, south, east, north = shapely.bounds(geom)
+    if not (73 <= west <= east <= 136 and 3 <= south <= north <= 54):
+        raise InvalidInput("几何不在中国境内 the geometry lies outside China (lon/lat CGCS2000)")
     return geom
 
 
