@@ -17,6 +17,7 @@ from grid.hierarchy.levels import parse_level
 from grid.hotline.cli import hotline_app
 from grid.incidents.cli import workflow_app
 from grid.migrate import upgrade
+from grid.overlays.cli import overlays_app
 from grid.residents.cli import residents_app
 from grid.services import Services
 from grid.settings import Settings
@@ -27,6 +28,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(residents_app, name="residents")
 app.add_typer(hotline_app, name="hotline")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(overlays_app, name="overlays")
 console = Console()
 REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries"
 
