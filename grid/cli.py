@@ -328,6 +328,11 @@ def place(
     workers: Annotated[int, typer.Option(help="LocalCluster workers")] = 2,
     threads: Annotated[int, typer.Option(
         help="threads placing each chunk (default: one per core; with --scheduler, 1)")] = 0,
+    overlays: Annotated[bool, typer.Option(
+        help="add temporary_branch, street_segment, street_chief, building_head columns")]
+    = True,
+    on: Annotated[str | None, typer.Option(help="overlays valid on YYYY-MM-DD; default "
+                                                "today")] = None,
 ) -> None:
     """Place every row of a CSV/GeoPackage/Parquet file in street, community, grid, building."""
     from grid.place import Placer, place_file, summary_table
@@ -336,8 +341,16 @@ def place(
         threads = 1 if scheduler else (os.cpu_count() or 1)
     svc = _services()
     try:
+        from datetime import date
+
+        from grid.orm import utcnow
+        from grid.overlays.store import local_day
+
+        day = date.fromisoformat(on) if on else local_day(utcnow(), svc.settings.work_timezone)
+        within = svc.settings.street_chief_distance_m if overlays else None
         with svc.db.read() as session:
-            placer = Placer.from_db(session, version, threads=threads)
+            placer = Placer.from_db(session, version, threads=threads,
+                                    overlays_within_m=within, day=day)
         if scheduler:
             from grid.spatial.distributed import place_distributed
 

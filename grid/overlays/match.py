@@ -27,6 +27,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
 from sqlalchemy import select
@@ -107,32 +108,50 @@ class OverlayIndex:
         self._metric: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to dask workers with the placer (grid.spatial.distributed): the trees and
+        # the lock are rebuilt there.
+        state = self.__dict__.copy()
+        for key in ("branch_tree", "_zones", "_metric", "_lock"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.branch_tree = shapely.STRtree(self.branch_geoms)
+        self._zones, self._metric, self._lock = {}, {}, threading.Lock()
+
     @classmethod
     def from_db(cls, db: Database, distance_m: float) -> OverlayIndex:
         """Read every overlay (all periods: validity is decided per query)."""
         with db.read() as session:
-            rows = store.branches(session)
-            orgs = {o.unit_code: o.name for o in session.scalars(select(PartyOrg).where(
-                PartyOrg.unit_code.in_({b.parent_org_code for b in rows})))}
-            branches = [_Valid({"code": b.code, "name": b.name, "purpose": b.purpose,
-                                "parent_org_code": b.parent_org_code,
-                                "parent_org": orgs.get(b.parent_org_code, ""),
-                                "secretary": b.secretary, "contact": b.contact, **_dates(b)},
-                               b.valid_from, b.valid_to) for b in rows]
-            branch_geoms = np.array([store.shape(b) for b in rows], dtype=object)
-            segs = store.segments(session)
-            segments = [{"code": s.code, "name": s.name, "kind": s.kind} for s in segs]
-            segment_geoms = np.array([store.shape(s) for s in segs], dtype=object)
-            chiefs: dict[str, list[_Valid]] = {}
-            for c in store.chiefs(session):
-                chiefs.setdefault(c.segment_code, []).append(_Valid(
-                    {"tier": c.tier, "name": c.name, "title": c.title, "phone": c.phone,
-                     **_dates(c)}, c.valid_from, c.valid_to))
-            heads: dict[str, list[_Valid]] = {}
-            for h in store.building_heads(session):
-                heads.setdefault(h.building_code, []).append(_Valid(
-                    {"role": h.role, "part": h.part, "name": h.name, "phone": h.phone,
-                     **_dates(h)}, h.valid_from, h.valid_to))
+            return cls.from_session(session, distance_m)
+
+    @classmethod
+    def from_session(cls, session, distance_m: float) -> OverlayIndex:
+        """As :meth:`from_db`, through an open session."""
+        rows = store.branches(session)
+        orgs = {o.unit_code: o.name for o in session.scalars(select(PartyOrg).where(
+            PartyOrg.unit_code.in_({b.parent_org_code for b in rows})))}
+        branches = [_Valid({"code": b.code, "name": b.name, "purpose": b.purpose,
+                            "parent_org_code": b.parent_org_code,
+                            "parent_org": orgs.get(b.parent_org_code, ""),
+                            "secretary": b.secretary, "contact": b.contact, **_dates(b)},
+                           b.valid_from, b.valid_to) for b in rows]
+        branch_geoms = np.array([store.shape(b) for b in rows], dtype=object)
+        segs = store.segments(session)
+        segments = [{"code": s.code, "name": s.name, "kind": s.kind} for s in segs]
+        segment_geoms = np.array([store.shape(s) for s in segs], dtype=object)
+        chiefs: dict[str, list[_Valid]] = {}
+        for c in store.chiefs(session):
+            chiefs.setdefault(c.segment_code, []).append(_Valid(
+                {"tier": c.tier, "name": c.name, "title": c.title, "phone": c.phone,
+                 **_dates(c)}, c.valid_from, c.valid_to))
+        heads: dict[str, list[_Valid]] = {}
+        for h in store.building_heads(session):
+            heads.setdefault(h.building_code, []).append(_Valid(
+                {"role": h.role, "part": h.part, "name": h.name, "phone": h.phone,
+                 **_dates(h)}, h.valid_from, h.valid_to))
         return cls(branches, branch_geoms, segments, segment_geoms, chiefs, heads, distance_m)
 
     # -- the three lookups, over arrays of points -------------------------------------------
@@ -244,6 +263,53 @@ class OverlayIndex:
               building_code: str | None = None) -> OverlayMatch:
         """:class:`OverlayMatch` at one point."""
         return self.match_many([lon], [lat], day, [building_code])[0]
+
+    def columns(self, lons, lats, day: date, building_codes) -> dict[str, np.ndarray]:
+        """The overlay columns of ``grid place`` for arrays of points, as arrays (texts are
+        computed once per overlay, then indexed): ``temporary_branch`` (names, "；"-joined,
+        lowest code first), ``street_segment`` (code), ``street_chief`` ("tier:name" per
+        tier, ";"-joined), ``street_chief_distance_m`` (NaN: none within the distance) and
+        ``building_head`` ("role:name", ";"-joined)."""
+        lons = np.asarray(lons, dtype=float)
+        lats = np.asarray(lats, dtype=float)
+        n = len(lons)
+        branch = np.full(n, "", dtype=object)
+        finite = np.isfinite(lons) & np.isfinite(lats)
+        if len(self.branches) and finite.any():
+            rows = np.flatnonzero(finite)
+            p_ix, b_ix = self.branch_tree.query(shapely.points(lons[rows], lats[rows]),
+                                                predicate="intersects")
+            valid = np.array([b.on(day) for b in self.branches])
+            keep = valid[b_ix]
+            p_ix, b_ix = p_ix[keep], b_ix[keep]
+            codes = np.array([b.data["code"] for b in self.branches], dtype=object)
+            names = np.array([b.data["name"] for b in self.branches], dtype=object)
+            order = np.lexsort((codes[b_ix].astype(str), p_ix))
+            for p, group in _groups(p_ix[order], b_ix[order]):
+                branch[rows[p]] = "；".join(names[group])
+        best, dist = self.nearest_segments(lons, lats)
+        seg_codes = np.append(self.segment_codes, "").astype(object)
+        chief_text = np.array([";".join(f"{c['tier']}:{c['name']}"
+                                        for c in self.chiefs_of(s["code"], day))
+                               for s in self.segments] + [""], dtype=object)
+        heads = {code: ";".join(f"{h['role']}{'(' + h['part'] + ')' if h['part'] else ''}:"
+                                f"{h['name']}" for h in self.heads_of(code, day))
+                 for code in self.heads}
+        building = pd.Series(np.asarray(building_codes, dtype=object), dtype=object).map(
+            lambda code: heads.get(code, ""))
+        return {"temporary_branch": branch, "street_segment": seg_codes[best],
+                "street_chief": chief_text[best], "street_chief_distance_m": np.round(dist, 2),
+                "building_head": building.to_numpy(dtype=object)}
+
+
+def _groups(keys: np.ndarray, values: np.ndarray):
+    """(key, values) per run of equal ``keys`` (sorted)."""
+    if not len(keys):
+        return
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    for chunk_keys, chunk_values in zip(np.split(keys, cuts), np.split(values, cuts),
+                                        strict=True):
+        yield int(chunk_keys[0]), chunk_values
 
 
 class OverlayDirectory:
