@@ -20,6 +20,7 @@ from grid.incidents.models import Incident
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map, shift_geometry
 from maps.layers import Panel
+from maps.overlays import overlay_panel
 from maps.text import (
     ACTIONS,
     LADDER,
@@ -125,6 +126,7 @@ def incident_map(
                         fill_opacity=1, className="incident-marker",
                         tooltip=f"#{incident.id} {category}").add_to(fmap)
     fmap.add_child(audit_panel(incident, category, lang, tz))
+    fmap.add_child(overlay_panel(incident, lang))  # who was responsible, who was told
     return fmap
 
 
