@@ -8,18 +8,21 @@
 * 驻区单位 stationed units valid today: a marker at the gate or the campus outline.
 
 Every popup names the people responsible and is rendered by a Jinja2 template with
-autoescape; values also have ``$`` and backticks escaped, because Folium puts popup HTML
-inside a JavaScript template literal.
+autoescape (values also have ``$`` and backticks escaped, in case a popup ever lands in a
+JavaScript template literal), then bound to its layer as a JSON string (:class:`BoundPopup`;
+Folium's own ``Popup`` needs jQuery, which these pages do not load).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
 import folium
-from jinja2 import Environment
+from branca.element import MacroElement
+from jinja2 import Environment, Template
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
@@ -124,6 +127,23 @@ OVERLAY_PANEL = ENV.from_string("""
 {% endif %}</div>""")
 
 
+class BoundPopup(MacroElement):
+    """A popup bound to its parent layer: ``layer.bindPopup(html)``, the (already escaped)
+    HTML passed as a JSON string literal."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.bindPopup({{ this.html|safe }}, {maxWidth: 340});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "BoundPopup"
+        # "</" cannot end the script element early once written as "<\/"
+        self.html = json.dumps(str(html), ensure_ascii=False).replace("</", "<\\/")
+
+
 def _segment_colour(count: int) -> str:
     return next(colour for bound, colour in SEGMENT_CLASSES if count <= bound)
 
@@ -151,11 +171,11 @@ def add_overlay_layers(fmap: folium.Map, session: Session, street_code: str,
     for b in rows:
         style = {"color": "#7b3294", "weight": 2, "fillColor": f"url(#{HATCH_ID})",
                  "fillOpacity": 1, "className": "overlay-branch"}
-        folium.GeoJson(shift_geometry(store.shape(b), shift).__geo_interface__,
-                       style_function=lambda _f, s=style: s, tooltip=b.name,
-                       popup=folium.Popup(BRANCH_POPUP.render(
-                           b=b, parent=parents.get(b.parent_org_code, b.parent_org_code),
-                           lang=lang), max_width=340)).add_to(branches)
+        layer = folium.GeoJson(shift_geometry(store.shape(b), shift).__geo_interface__,
+                               style_function=lambda _f, s=style: s, tooltip=b.name)
+        layer.add_child(BoundPopup(BRANCH_POPUP.render(
+            b=b, parent=parents.get(b.parent_org_code, b.parent_org_code), lang=lang)))
+        layer.add_to(branches)
     open_cases = chief_open_cases(incidents)
     lanes = folium.FeatureGroup(name=tr("segments", lang)).add_to(fmap)
     rows = store.segments(session)
@@ -167,25 +187,26 @@ def add_overlay_layers(fmap: folium.Map, session: Session, street_code: str,
         count = open_cases[s.code]
         style = {"color": _segment_colour(count), "weight": 5, "opacity": 0.9,
                  "className": f"overlay-segment segment-open-{min(count, 3)}"}
-        folium.GeoJson(shift_geometry(store.shape(s), shift).__geo_interface__,
-                       style_function=lambda _f, st=style: st, tooltip=s.name,
-                       popup=folium.Popup(SEGMENT_POPUP.render(
-                           s=s, chiefs=chiefs.get(s.code, []), open_cases=count,
-                           communities=(s.attrs or {}).get("communities", []), lang=lang),
-                           max_width=340)).add_to(lanes)
+        layer = folium.GeoJson(shift_geometry(store.shape(s), shift).__geo_interface__,
+                               style_function=lambda _f, st=style: st, tooltip=s.name)
+        layer.add_child(BoundPopup(SEGMENT_POPUP.render(
+            s=s, chiefs=chiefs.get(s.code, []), open_cases=count,
+            communities=(s.attrs or {}).get("communities", []), lang=lang)))
+        layer.add_to(lanes)
     units = folium.FeatureGroup(name=tr("units", lang)).add_to(fmap)
     for u in store.stationed_units(session, street_code, day):
         geom = shift_geometry(store.shape(u), shift)
-        popup = folium.Popup(UNIT_POPUP.render(u=u, lang=lang), max_width=340)
         if geom.geom_type == "Point":
-            folium.CircleMarker([geom.y, geom.x], radius=7, color="#08519c", fill=True,
-                                fill_color="#6baed6", fill_opacity=0.9, tooltip=u.name,
-                                popup=popup, className="overlay-unit").add_to(units)
+            layer = folium.CircleMarker([geom.y, geom.x], radius=7, color="#08519c",
+                                        fill=True, fill_color="#6baed6", fill_opacity=0.9,
+                                        tooltip=u.name, className="overlay-unit")
         else:
             style = {"color": "#08519c", "weight": 2, "fillOpacity": 0.15,
                      "className": "overlay-unit"}
-            folium.GeoJson(geom.__geo_interface__, style_function=lambda _f, st=style: st,
-                           tooltip=u.name, popup=popup).add_to(units)
+            layer = folium.GeoJson(geom.__geo_interface__,
+                                   style_function=lambda _f, st=style: st, tooltip=u.name)
+        layer.add_child(BoundPopup(UNIT_POPUP.render(u=u, lang=lang)))
+        layer.add_to(units)
 
 
 def overlay_panel(incident: Incident, lang: str) -> Panel:

@@ -112,7 +112,7 @@ class BranchPublic(Public):
     contact: str
     valid_from: date
     valid_to: date | None
-    active: bool
+    active: bool = False
 
 
 class ChiefCreate(Period):
@@ -190,4 +190,4 @@ class StationedPublic(Public):
     resources: list[str]
     valid_from: date
     valid_to: date | None
-    active: bool
+    active: bool = False
