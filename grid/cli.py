@@ -105,6 +105,11 @@ def demo(
             version = store.require_active_version(session).id
             grid = store.units(session, version, parse_level("grid"))[0].code
         users = demo_users(svc, grid)
+        from grid.overlays.files import load_sample_overlays
+
+        if load_sample_overlays(svc.db, data.parent / "overlays", svc.categories.departments,
+                                console.print):  # data/overlays: 临时党支部, 街巷长, 驻区单位
+            console.print("[green]示例叠加图层已加载 sample overlays loaded[/green]")
         added = sample_incidents(svc)
         console.print(f"示例事件 sample incidents added: {added}")
         registered = sample_residents(svc)

@@ -123,8 +123,12 @@ def load_building_heads(db: Database, path: str | Path, *, commit: bool = False)
 
 
 def load_sample_overlays(db: Database, folder: Path, departments: list[str],
-                         say: Callable[[str], None] = print) -> None:
-    """The demo street's overlays from ``data/overlays`` (see its README)."""
+                         say: Callable[[str], None] = print) -> bool:
+    """The demo street's overlays from ``data/overlays`` (see its README), unless the folder
+    is missing or some segment version exists already (then nothing is loaded: False)."""
+    with db.read() as session:
+        if not (folder / "segments.geojson").exists() or store.segment_versions(session):
+            return False
     report = segments.load_segments(db, folder / "segments.geojson", commit=True,
                                     activate=True, label="示例街巷 demo lanes")
     say(f"  segments: {report.rows} (version {report.version_id}, "
@@ -137,3 +141,4 @@ def load_sample_overlays(db: Database, folder: Path, departments: list[str],
     units = load_stationed_units(db, folder / "stationed_units.geojson",
                                  departments=departments, commit=True)
     say(f"  stationed units: {units}")
+    return True

@@ -185,7 +185,7 @@ class OverlayIndex:
         """Per point, the index of the nearest segment within the distance (-1: none) and its
         distance in metres (NaN: none), by the tie rule of the module doc. Points are
         measured in the Gauss-Krüger zone of each point's own longitude."""
-        from grid.spatial.crs import gauss_kruger_epsg
+        from grid.spatial.crs import gauss_kruger_epsg, to_metres
 
         best = np.full(len(lons), -1, dtype=np.int64)
         dist = np.full(len(lons), np.nan)
@@ -201,7 +201,7 @@ class OverlayIndex:
         for epsg in np.unique(zones[zones >= 0]).tolist():
             rows = np.flatnonzero(zones == epsg)
             tree, metric = self._zone(int(epsg))
-            forward = Transformer.from_crs(STORAGE_SRID, int(epsg), always_xy=True)
+            forward = to_metres(float(lons[rows[0]]))  # cached per zone
             x, y = forward.transform(lons[rows], lats[rows])
             points = shapely.points(np.asarray(x), np.asarray(y))
             p_ix, s_ix = tree.query(points, predicate="dwithin", distance=self.distance_m)
