@@ -31,8 +31,11 @@ def main() -> None:
     w, h = maxx - minx, maxy - miny
 
     lanes = [  # code, name, kind, line in EPSG:4548 metres
-        ("HPL-001", "和平里大街", "主干路", [(minx + 40, cy), (maxx - 40, cy)]),
-        ("HPL-002", "安贞路", "次干路", [(cx, miny + 40), (cx, maxy - 40)]),
+        # the main roads are noded where the side roads join them, as networks are
+        ("HPL-001", "和平里大街", "主干路", [(minx + 40, cy), (cx - w * 0.3, cy), (cx, cy),
+                                      (cx + w * 0.25, cy), (maxx - 40, cy)]),
+        ("HPL-002", "安贞路", "次干路", [(cx, miny + 40), (cx, cy - h * 0.25), (cx, cy),
+                                    (cx, cy + h * 0.2), (cx, maxy - 40)]),
         ("HPL-003", "和平里东巷", "巷", [(cx + w * 0.25, cy), (cx + w * 0.25, cy + h * 0.3)]),
         ("HPL-004", "樱花西街", "支路", [(cx - w * 0.3, cy), (cx - w * 0.3, cy - h * 0.3)]),
         ("HPL-005", "小黄庄胡同", "胡同", [(cx, cy + h * 0.2), (cx - w * 0.2, cy + h * 0.2)]),

@@ -275,3 +275,27 @@ def test_inactive_segment_version_is_not_matched(svc):
     _segments(svc, [("NEW-1", "新街", "街", {}, here.lane(dy=40))], activate=False)
     hit = _index(svc).match(*here.lonlat(), date(2026, 3, 1)).street_chief
     assert hit.code == "OLD-1"
+
+
+def test_sample_overlays_load_and_apply(svc):
+    from pathlib import Path
+
+    from grid.overlays.files import load_sample_overlays
+
+    folder = Path(DATA).parent / "overlays"
+    assert load_sample_overlays(svc.db, folder, svc.categories.departments, say=lambda _: None)
+    assert not load_sample_overlays(svc.db, folder, svc.categories.departments,
+                                    say=lambda _: None)  # once only
+    index = _index(svc)
+    with svc.db.read() as session:
+        lanes = {s.code: store.shape(s) for s in store.segments(session)}
+        assert len(store.branches(session, date(2026, 6, 1))) == 2  # one expired in 2024
+        assert [u.name for u in store.stationed_units(session, DEMO_STREET)] == [
+            "和平里医院", "和平里第一中学", "安贞电力公司"]
+    # the crossing of the two main roads: inside the metro project's branch, on both roads
+    crossing = lanes["HPL-001"].intersection(lanes["HPL-002"])
+    found = index.match(crossing.x, crossing.y, date(2026, 6, 1))
+    assert [b["code"] for b in found.temporary_branches] == ["LSDZB-001"]
+    assert found.street_chief.code == "HPL-001"  # both at 0 m: the lower code
+    assert [c["tier"] for c in found.street_chief.chiefs] == [1, 2, 3]
+    assert index.match(crossing.x, crossing.y, date(2027, 7, 1)).temporary_branches == []

@@ -39,6 +39,10 @@ from grid.overlays.models import HEAD_ROLES
 
 #: Distances closer than this (metres) to the nearest one are ties (see the module doc).
 TIE_M = 0.01
+#: Lines are densified to vertices at most this far apart (degrees, ~10 m) before they are
+#: projected: a straight two-point lon/lat segment 3 km long is a curve in Gauss-Krüger
+#: metres, up to ~15 cm off the chord through its projected ends — more than TIE_M.
+DENSIFY_DEG = 1e-4
 
 
 def _dates(row) -> dict[str, str | None]:
@@ -174,7 +178,8 @@ class OverlayIndex:
         with self._lock:
             if epsg not in self._zones:
                 forward = Transformer.from_crs(STORAGE_SRID, epsg, always_xy=True)
-                metric = shapely.transform(self.segment_geoms, lambda xy: np.column_stack(
+                dense = shapely.segmentize(self.segment_geoms, DENSIFY_DEG)
+                metric = shapely.transform(dense, lambda xy: np.column_stack(
                     forward.transform(xy[:, 0], xy[:, 1])))
                 self._metric[epsg] = metric
                 self._zones[epsg] = shapely.STRtree(metric)

@@ -38,6 +38,7 @@ from grid.errors import LoadError
 from grid.hierarchy import store as hierarchy
 from grid.hierarchy.levels import Level
 from grid.overlays import store
+from grid.overlays.match import DENSIFY_DEG
 from grid.spatial.crs import gauss_kruger_epsg
 from grid.spatial.encoding import looks_garbled
 from grid.spatial.loader import read_source
@@ -158,8 +159,9 @@ def _dangles(codes: list[str], geoms: np.ndarray, ok: np.ndarray, snap_m: float
     bounds = shapely.total_bounds(geoms[ok])
     epsg = gauss_kruger_epsg(float((bounds[0] + bounds[2]) / 2))
     forward = Transformer.from_crs(STORAGE_SRID, epsg, always_xy=True)
-    metric = shapely.transform(geoms[ok], lambda xy: np.column_stack(
-        forward.transform(xy[:, 0], xy[:, 1])))
+    metric = shapely.transform(shapely.segmentize(geoms[ok], DENSIFY_DEG),
+                               lambda xy: np.column_stack(
+                                   forward.transform(xy[:, 0], xy[:, 1])))
     tree = shapely.STRtree(metric)
     problems = []
     for k, i in enumerate(ok):
