@@ -17,6 +17,7 @@ from grid.hierarchy.levels import parse_level
 from grid.hotline.cli import hotline_app
 from grid.incidents.cli import workflow_app
 from grid.migrate import upgrade
+from grid.overlays.cli import overlays_app
 from grid.residents.cli import residents_app
 from grid.services import Services
 from grid.settings import PACKAGE_DATA, Settings
@@ -27,6 +28,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(residents_app, name="residents")
 app.add_typer(hotline_app, name="hotline")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(overlays_app, name="overlays")
 console = Console()
 # The sample street ships inside the package (grid/data/sample links to data/boundaries), so a
 # plain `pip install .` runs the demo too.
@@ -106,6 +108,11 @@ def demo(
             version = store.require_active_version(session).id
             grid = store.units(session, version, parse_level("grid"))[0].code
         users = demo_users(svc, grid)
+        from grid.overlays.files import load_sample_overlays
+
+        if load_sample_overlays(svc.db, data.parent / "overlays", svc.categories.departments,
+                                console.print):  # data/overlays: 临时党支部, 街巷长, 驻区单位
+            console.print("[green]示例叠加图层已加载 sample overlays loaded[/green]")
         added = sample_incidents(svc)
         console.print(f"示例事件 sample incidents added: {added}")
         registered = sample_residents(svc)
@@ -352,6 +359,11 @@ def place(
     workers: Annotated[int, typer.Option(help="LocalCluster workers")] = 2,
     threads: Annotated[int, typer.Option(
         help="threads placing each chunk (default: one per core; with --scheduler, 1)")] = 0,
+    overlays: Annotated[bool, typer.Option(
+        help="add temporary_branch, street_segment, street_chief, building_head columns")]
+    = True,
+    on: Annotated[str | None, typer.Option(help="overlays valid on YYYY-MM-DD; default "
+                                                "today")] = None,
 ) -> None:
     """Place every row of a CSV/GeoPackage/Parquet file in street, community, grid, building."""
     from grid.place import Placer, place_file, summary_table
@@ -360,8 +372,16 @@ def place(
         threads = 1 if scheduler else (os.cpu_count() or 1)
     svc = _services()
     try:
+        from datetime import date
+
+        from grid.orm import utcnow
+        from grid.overlays.store import local_day
+
+        day = date.fromisoformat(on) if on else local_day(utcnow(), svc.settings.work_timezone)
+        within = svc.settings.street_chief_distance_m if overlays else None
         with svc.db.read() as session:
-            placer = Placer.from_db(session, version, threads=threads)
+            placer = Placer.from_db(session, version, threads=threads,
+                                    overlays_within_m=within, day=day)
         if scheduler:
             from grid.spatial.distributed import place_distributed
 

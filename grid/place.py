@@ -9,13 +9,17 @@ Every input row comes out, in order, with its original columns plus:
   (EPSG:4490), so the output states its CRS whatever the input's was;
 * ``outside`` (no grid covers the point), ``on_edge`` (the point lies on its grid's boundary,
   decided by the lowest-code rule) and ``problem`` — why a coordinate is unusable (empty when
-  it is fine). Bad rows are reported here and counted, never dropped.
+  it is fine). Bad rows are reported here and counted, never dropped;
+* with overlays (the default of ``grid place``; ``grid.overlays.match``): ``temporary_branch``,
+  ``street_segment``, ``street_chief``, ``street_chief_distance_m`` and ``building_head`` —
+  the overlays valid on the placement day (``--on``, default today).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,7 @@ import pandas as pd
 from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
+from grid.overlays.match import OverlayIndex
 from grid.spatial.bulk import BulkLocator, coordinate_problems
 from grid.spatial.chinacrs import normalise_crs, to_storage
 
@@ -32,6 +37,8 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".gpkg": "gpkg", ".parquet": "parquet",
 CODE_COLUMNS = {level: f"{level.value}_code" for level in SPATIAL_LEVELS}
 ADDED_COLUMNS = [*CODE_COLUMNS.values(), "grid_party_branch", "lon_cgcs2000", "lat_cgcs2000",
                  "outside", "on_edge", "problem"]
+OVERLAY_COLUMNS = ["temporary_branch", "street_segment", "street_chief",
+                   "street_chief_distance_m", "building_head"]
 
 
 @dataclass
@@ -41,18 +48,25 @@ class Placer:
     bulk: BulkLocator
     grid_branches: np.ndarray  # aligned with bulk.indexes[Level.grid].codes
     threads: int = 1  # threads sharing each frame's chunks (see BulkLocator.place)
+    overlays: OverlayIndex | None = None  # adds OVERLAY_COLUMNS, valid on ``day``
+    day: date | None = None
 
     @classmethod
     def from_db(cls, session, version_id: int | None = None, threads: int = 1,
+                overlays_within_m: float | None = None, day: date | None = None,
                 **options) -> Placer:
-        """Build for ``version_id`` (default: the active version)."""
+        """Build for ``version_id`` (default: the active version); with
+        ``overlays_within_m`` (the street chief distance), the overlay columns too, valid on
+        ``day``."""
         if version_id is None:
             version_id = store.require_active_version(session).id
         bulk = BulkLocator.from_db(session, version_id, **options)
         codes = bulk.indexes[Level.grid].codes
         orgs = store.party_orgs(session, codes.tolist())
         branches = np.array([orgs[c].name if c in orgs else "" for c in codes], dtype=object)
-        return cls(bulk, branches, threads)
+        overlays = None if overlays_within_m is None else \
+            OverlayIndex.from_session(session, overlays_within_m)
+        return cls(bulk, branches, threads, overlays, day)
 
     def place_frame(self, frame: pd.DataFrame, lon_col: str = "lon", lat_col: str = "lat",
                     crs: str | None = None) -> pd.DataFrame:
@@ -85,6 +99,11 @@ class Placer:
         out["outside"] = (grid < 0) & ~bad
         out["on_edge"] = on_edge
         out["problem"] = _or_empty(problem)
+        if self.overlays is not None:
+            columns = self.overlays.columns(x, y, self.day or date.today(),
+                                            out[CODE_COLUMNS[Level.building]].to_numpy())
+            for name in OVERLAY_COLUMNS:
+                out[name] = columns[name]
         return out
 
 

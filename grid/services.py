@@ -7,6 +7,7 @@ from grid.hotline.queue import GazetteerCache
 from grid.incidents.calendar import HolidaySchedule, WorkCalendar
 from grid.incidents.categories import load_categories
 from grid.incidents.ladder import Ladder
+from grid.overlays.match import OverlayDirectory
 from grid.settings import Settings
 from grid.spatial.locator import LocatorCache
 from grid.spatial.places import PlaceDirectory
@@ -28,8 +29,11 @@ class Services:
         self.locators = LocatorCache()
         self.calendar = WorkCalendar(settings.work_hours, settings.work_timezone,
                                      HolidaySchedule(settings.holidays_file))
+        self.overlays = OverlayDirectory(self.db, settings.locate_cache_seconds,
+                                         settings.street_chief_distance_m,
+                                         settings.work_timezone)
         self.ladder = Ladder(self.categories, self.locators, self.calendar,
-                             settings.report_in_minutes)
+                             settings.report_in_minutes, overlays=self.overlays)
         self.gazetteers = GazetteerCache()
         self.tokens = TokenCache(settings.token_cache_seconds)
         self.places = PlaceDirectory(self.db, self.locators, settings.locate_cache_seconds)

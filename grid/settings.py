@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     #: Seconds ``GET /locate`` may answer from memory before Party organisations, grid workers
     #: and the active version are re-read (in the background; 0: ask the database every call).
     locate_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Overlays (issue 13): a point is "on" a street/lane segment, and its chief concerned,
+    #: within this many metres of the centreline (measured in the local Gauss-Krüger zone).
+    street_chief_distance_m: float = Field(default=50.0, gt=0, le=1000)
     #: Weights of the three rates (响应率, 解决率, 满意率) in the monthly composite score.
     rate_weights: dict[str, float] = Field(
         default_factory=lambda: {"response": 0.3, "resolution": 0.4, "satisfaction": 0.3})

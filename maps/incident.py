@@ -19,6 +19,7 @@ from grid.incidents.models import Incident
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map, shift_geometry
 from maps.layers import Panel
+from maps.overlays import overlay_panel
 from maps.safe import html_text, render_template
 from maps.text import (
     ACTIONS,
@@ -124,6 +125,7 @@ def incident_map(
                         tooltip=html_text(f"#{incident.id} {category}")).add_to(fmap)
     if not embed:
         fmap.add_child(audit_panel(incident, category, lang, tz))
+        fmap.add_child(overlay_panel(incident, lang))  # who was responsible, who was told
     return fmap
 
 

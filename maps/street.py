@@ -31,10 +31,12 @@ from grid.incidents.categories import CategoryBook
 from grid.incidents.models import Incident
 from grid.incidents.rates import UnitRates, month_bounds, rates
 from grid.orm import utcnow
+from grid.overlays.store import local_day
 from grid.scope import Scope
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map
 from maps.layers import IncidentLayer, LazyUnitLayer, Panel, UnitSearch
+from maps.overlays import add_overlay_layers
 from maps.safe import html_props
 from maps.text import (
     ACTIONS,
@@ -392,6 +394,9 @@ def area_map(
                       BUILDING_MIN_ZOOM, UNIT_STYLES["building"],
                       {"code": t("code", lang), "party_org": t("party_org", lang)},
                       ).add_to(fmap)
+        # 临时党支部, 街巷长, 驻区单位 valid today (maps.overlays)
+        add_overlay_layers(fmap, session, areas[0].code, incidents, lang, shift,
+                           local_day(now, settings.work_timezone))
 
     # Markers (HTML icons) live in Leaflet's marker pane, above every polygon, so re-adding a
     # boundary layer never buries them.

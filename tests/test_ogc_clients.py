@@ -21,6 +21,8 @@ from grid.hierarchy.levels import Level
 from tests.conftest import auth
 
 LEVELS = ["street", "community", "grid", "building"]
+#: Overlay collections (issue 13), after the incidents.
+OVERLAYS = ["temporary_branches", "street_segments", "stationed_units"]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_landing_conformance_collections(client, tokens):
     assert any(c.endswith("/conf/geojson") for c in conf["conformsTo"])
     body = client.get("/ogc/collections", headers=auth(tokens["admin"])).json()
     ids = [c["id"] for c in body["collections"]]
-    assert ids == [*LEVELS, "incidents"]
+    assert ids == [*LEVELS, "incidents", *OVERLAYS]
     grid = next(c for c in body["collections"] if c["id"] == "grid")
     minx, miny, maxx, maxy = grid["extent"]["spatial"]["bbox"][0]
     assert 116 < minx < maxx < 117 and 39 < miny < maxy < 41
@@ -138,7 +140,7 @@ def test_gdal_oapif_lists_and_reads(server, tokens):
 def test_owslib_reads_collections_and_items(server, tokens, demo):
     api = Features(f"{server}/ogc", headers={"Authorization": f"Bearer {tokens['admin']}"})
     ids = [c["id"] for c in api.collections()["collections"]]
-    assert ids == [*LEVELS, "incidents"]
+    assert ids == [*LEVELS, "incidents", *OVERLAYS]
     assert any(c.endswith("/conf/core") for c in api.conformance()["conformsTo"])
     page = api.collection_items("building", limit=5)
     assert page["numberReturned"] == 5 and page["numberMatched"] == 600

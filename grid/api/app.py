@@ -18,6 +18,7 @@ from grid.api import (
     incidents,
     ogc,
     open311,
+    overlays,
     pages,
     residents,
     signin,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(desk_pages)
     app.include_router(signin.router)
     app.include_router(workbench.router)
+    app.include_router(overlays.router)
     signin.install_page_errors(app)
     app.add_middleware(SecurityHeaders, settings=settings)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")

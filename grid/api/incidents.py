@@ -407,9 +407,10 @@ def resolve(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: Row
 @router.post("/{incident_id}/whistle", response_model=IncidentDetail, summary="吹哨 whistle")
 def whistle(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
             body: WhistleBody) -> IncidentDetail:
-    """街乡吹哨: the street summons departments."""
+    """街乡吹哨: the street summons departments (and stationed units, 驻区单位, by code)."""
     incident = svc.ladder.whistle(session, user, incident_id, body.departments, body.reason,
-                                  report_in_minutes=body.report_in_minutes)
+                                  report_in_minutes=body.report_in_minutes,
+                                  stationed_units=body.stationed_units)
     return detail(svc, session, incident, scope=Scope.of(user))
 
 

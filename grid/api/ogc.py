@@ -1,7 +1,8 @@
 """OGC API – Features (Part 1 Core + GeoJSON) at ``/ogc``, so QGIS, GDAL and OWSLib read our
-layers directly: one collection per spatial level (active version unless ``?version=N``) and
-one of incidents (those the caller may see, by ``grid.scope``: a department only the cases
-it was summoned to).
+layers directly: one collection per spatial level (active version unless ``?version=N``), one
+of incidents (those the caller may see, by ``grid.scope``: a department only the cases it was
+summoned to) and one per overlay (temporary branches, street segments with their chiefs,
+stationed units: ``grid.overlays.features``).
 
 Authentication is the same bearer token as the rest of the API, in the ``Authorization``
 header: GDAL sends it with ``--config GDAL_HTTP_HEADERS "Authorization: Bearer TOKEN"``, OWSLib
@@ -23,6 +24,10 @@ from grid.api.limits import Count, RowId, parse_row_id, text
 from grid.errors import InvalidInput, NotFound
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVEL_NAMES, SPATIAL_LEVELS, Level
+from grid.orm import utcnow
+from grid.overlays.features import COLLECTIONS as OVERLAYS
+from grid.overlays.features import overlay_features
+from grid.overlays.store import local_day
 from grid.spatial.export import FeaturePage, incident_features, level_extent, unit_features
 
 router = APIRouter(prefix="/ogc", tags=["ogc"],
@@ -94,11 +99,12 @@ def _collections(session, base: str, version_id: int) -> list[dict[str, Any]]:
         out.append(_collection(base, level.value, f"{names['zh']} {names['en']}",
                                level_extent(session, version_id, level)))
     out.append(_collection(base, INCIDENTS, "事件 incidents", None))
+    out += [_collection(base, cid, title, None) for cid, (title, _model) in OVERLAYS.items()]
     return out
 
 
 def _level(cid: str) -> Level | None:
-    if cid == INCIDENTS:
+    if cid == INCIDENTS or cid in OVERLAYS:
         return None
     try:
         level = Level(cid)
@@ -107,6 +113,10 @@ def _level(cid: str) -> Level | None:
     if level not in SPATIAL_LEVELS:
         raise NotFound(f"没有集合 {cid} no collection '{cid}'")
     return level
+
+
+def _today(request: Request):
+    return local_day(utcnow(), request.app.state.services.settings.work_timezone)
 
 
 @router.get("", summary="OGC API landing page")
@@ -151,6 +161,8 @@ def collection(cid: CollectionId, request: Request, session: ReadSession, user: 
     """One collection's description."""
     level = _level(cid)
     version_id = _version(session, version)
+    if cid in OVERLAYS:
+        return _collection(_base(request), cid, OVERLAYS[cid][0], None)
     if level is None:
         return _collection(_base(request), INCIDENTS, "事件 incidents", None)
     names = LEVEL_NAMES[level]
@@ -179,7 +191,9 @@ def items(cid: CollectionId, request: Request, session: ReadSession, scope: ApiS
     with next/prev links."""
     level = _level(cid)
     box = _bbox(bbox)
-    if level is None:
+    if cid in OVERLAYS:  # the overlays valid today are marked ``active``
+        page = overlay_features(session, cid, _today(request), box, limit, offset)
+    elif level is None:
         page = incident_features(session, scope, box, limit, offset)
     else:
         page = unit_features(session, _version(session, version), level, box, limit, offset)
@@ -194,7 +208,9 @@ def item(cid: CollectionId, fid: FeatureId, request: Request, session: ReadSessi
          scope: ApiScope, version: VersionQuery = None) -> JSONResponse:
     """One feature: a unit by code, an incident by id."""
     level = _level(cid)
-    if level is None:
+    if cid in OVERLAYS:
+        page = overlay_features(session, cid, _today(request), code=fid, limit=1)
+    elif level is None:
         incident_id = parse_row_id(fid)
         if incident_id is None:
             raise NotFound(f"事件 {fid} 不存在 incident {fid} not found")

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 
-from grid.api.limits import LongText, Name, Note, RowId, RowIds, text
+from grid.api.limits import Code, LongText, Name, Note, RowId, RowIds, text
+from grid.api.overlay_schemas import OverlayMatchPublic
 from grid.hierarchy.chain import OwnerChain
 from grid.incidents.models import Incident
 from grid.spatial.locate import Location
@@ -82,6 +83,8 @@ class LocationPublic(Public):
     message: str
     owners: OwnerChainPublic
     nearest_grid: NearestGridPublic | None
+    #: 临时党支部, 街巷长, 楼栋长 at the point today (grid.overlays).
+    overlays: OverlayMatchPublic | None = None
 
 
 class IncidentCreate(BaseModel):
@@ -119,7 +122,9 @@ class MergeBody(BaseModel):
 
 
 class WhistleBody(BaseModel):
-    departments: list[text(60, min_length=1)] = Field(min_length=1, max_length=20)
+    departments: list[text(60, min_length=1)] = Field(default_factory=list, max_length=20)
+    #: Codes of stationed units (驻区单位) summoned with the departments.
+    stationed_units: list[Code] = Field(default_factory=list, max_length=20)
     reason: Note = ""
     report_in_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
@@ -204,6 +209,8 @@ class IncidentPublic(Public):
 class IncidentDetail(IncidentPublic):
     owners: OwnerChainPublic
     steps: list[StepPublic]
+    #: The overlays that applied when the case was filed, and who was told.
+    overlays: OverlayMatchPublic | None = None
     reporters: list[ReporterPublic] = Field(default_factory=list)
     #: On a new report: open cases it probably repeats (same category, near, recent).
     possible_duplicates: list[DuplicatePublic] = Field(default_factory=list)
@@ -260,6 +267,7 @@ def incident_public(incident: Incident, category_name: str, now: datetime,
         **data,
         "owners": OwnerChainPublic.model_validate(owners),
         "steps": [StepPublic.model_validate(s) for s in incident.steps],
+        "overlays": getattr(incident, "overlays", None),
         "reporters": [ReporterPublic.model_validate(r)
                       for r in getattr(incident, "reporters", [])],
     })

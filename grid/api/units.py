@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,13 +19,13 @@ from grid.api.deps import (
     api_scope,
 )
 from grid.api.limits import Code, Count, RowId, text
+from grid.api.overlays import with_overlays
 from grid.api.schemas import (
     CategoryPublic,
     LocationPublic,
     PartyOrgPublic,
     UnitPublic,
     VersionPublic,
-    location_public,
 )
 from grid.errors import Forbidden
 from grid.hierarchy import store
@@ -136,25 +137,29 @@ async def locate(
     version: VersionQuery = None,
     crs: Annotated[text(40), Query(description="坐标系 wgs84 | cgcs2000 | gcj02 (高德/腾讯/微信) | "
                                           "bd09 (百度) | EPSG:NNNN")] = "cgcs2000",
+    on: Annotated[date | None, Query(description="日期 overlays valid on this local date; "
+                                                 "default today")] = None,
 ) -> LocationPublic:
     """Street → community → grid → building holding the point, each with its Party
     organisation, the building's resident groups and the grid workers; or "outside coverage"
-    with the nearest grid. The answer's lon/lat are in storage coordinates (its ``crs``)."""
+    with the nearest grid. Also the overlays there on the day: temporary Party branch, street
+    or lane chief, building heads. The answer's lon/lat are in storage coordinates."""
     svc: Services = request.app.state.services
     lon, lat = storage_point(lon, lat, crs)
     # The hot path: the active version answered from memory (grid.spatial.places), on the
     # event loop (~0.1 ms). Anything that needs the database goes to the thread pool.
-    if version is None and svc.places.ready:
-        return fields.location(scope, location_public(svc.places.locate(lon, lat)))
+    if version is None and svc.places.ready and svc.overlays.fresh:
+        return fields.location(scope, with_overlays(svc, svc.places.locate(lon, lat), on))
     return fields.location(scope, await run_in_threadpool(_locate_from_db, svc, lon, lat,
-                                                          version))
+                                                          version, on))
 
 
-def _locate_from_db(svc: Services, lon: float, lat: float, version: int | None) -> LocationPublic:
+def _locate_from_db(svc: Services, lon: float, lat: float, version: int | None,
+                    on: date | None = None) -> LocationPublic:
     if version is None:
-        return location_public(svc.places.locate(lon, lat))
+        return with_overlays(svc, svc.places.locate(lon, lat), on)
     with svc.db.read() as session:
-        return location_public(locate_point(session, svc.locators, lon, lat, version))
+        return with_overlays(svc, locate_point(session, svc.locators, lon, lat, version), on)
 
 
 @router.get("/versions", response_model=list[VersionPublic], summary="边界版本 versions")

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grid.errors import InvalidInput
 from grid.incidents.calendar import TimeLimit
+from grid.overlays.models import KINDS as OVERLAY_KINDS
+from grid.overlays.models import STATIONED_UNIT
 
 LADDER_LEVELS = ("grid", "community", "street")
 
@@ -18,6 +20,25 @@ class Duplicates(BaseModel):
 
     radius_m: float = Field(default=50, gt=0)
     window_hours: float = Field(default=72, gt=0)
+
+
+class OverlayRule(BaseModel):
+    """Which overlays (``grid.overlays``) a case of the category concerns: the kinds *told*
+    when it is filed, and the kinds a street *may summon* with the departments when it
+    whistles. By default none is told and stationed units (驻区单位) may be summoned."""
+
+    tell: list[str] = Field(default_factory=list)
+    summon: list[str] = Field(default_factory=lambda: [STATIONED_UNIT])
+
+    @model_validator(mode="after")
+    def _known(self) -> OverlayRule:
+        unknown = set(self.tell) | set(self.summon)
+        unknown -= set(OVERLAY_KINDS)
+        if unknown:
+            raise ValueError(f"unknown overlay kinds {sorted(unknown)}; use {OVERLAY_KINDS}")
+        if set(self.summon) - {STATIONED_UNIT}:
+            raise ValueError(f"only {STATIONED_UNIT} can be summoned")
+        return self
 
 
 class Category(BaseModel):
@@ -36,6 +57,7 @@ class Category(BaseModel):
     departments: list[str]
     leader: str = ""
     duplicates: Duplicates = Field(default_factory=Duplicates)
+    overlays: OverlayRule = Field(default_factory=OverlayRule)
 
     @model_validator(mode="after")
     def _complete(self) -> Category:

@@ -39,6 +39,10 @@ from grid.incidents.moves import ROLE_RANK, Move, require
 from grid.incidents.nearby import Suggestion, rank, search_params
 from grid.incidents.notify import messages, queue_for_step
 from grid.orm import utcnow
+from grid.overlays import routing
+from grid.overlays import store as overlay_store
+from grid.overlays.match import OverlayDirectory
+from grid.overlays.models import STATIONED_UNIT
 from grid.scope import Scope
 from grid.spatial.locator import LocatorCache
 
@@ -132,11 +136,13 @@ class Ladder:
     """Reports incidents and moves them; every public method takes an open session."""
 
     def __init__(self, categories: CategoryBook, locators: LocatorCache,
-                 calendar: WorkCalendar | None = None, report_in_minutes: int = 30) -> None:
+                 calendar: WorkCalendar | None = None, report_in_minutes: int = 30,
+                 overlays: OverlayDirectory | None = None) -> None:
         self.categories = categories
         self.locators = locators
         self.calendar = calendar or WorkCalendar()
         self.report_in_minutes = report_in_minutes
+        self.overlays = overlays
 
     def deadline(self, category: str, level: str, start: datetime) -> datetime:
         """When a case of ``category`` started at ``level`` at ``start`` must move on."""
@@ -277,8 +283,16 @@ class Ladder:
                                reported_at=now, rating=None, rated_at=None)
         nearby = (search_params(kind.duplicates, kind.code, codes[Level.street], lon, lat, now)
                   if suggest else None)
-        return NewReport(incident, step, who, messages(incident, step, kind), nearby,
-                         kind.duplicates, lon, lat)
+        queued = messages(incident, step, kind)
+        if self.overlays is not None:
+            # Who was responsible at filing is kept on the case (grid.overlays.routing);
+            # the told overlays get their messages with the case's own.
+            match = self.overlays.match(lon, lat, overlay_store.local_day(now, self.calendar.tz),
+                                        codes[Level.building])
+            incident.overlays, told = routing.route(match, kind.overlays.tell,
+                                                    kind.start_level, kind.label("zh"))
+            queued += told
+        return NewReport(incident, step, who, queued, nearby, kind.duplicates, lon, lat)
 
     def _attach(self, session: Session, actor: Actor, incident: Incident,
                 ids: Sequence[int]) -> None:
@@ -376,19 +390,30 @@ class Ladder:
 
     def whistle(self, session: Session, actor: Actor, incident_id: int,
                 departments: list[str], reason: str, now: datetime | None = None,
-                report_in_minutes: int | None = None) -> Incident:
-        """街乡吹哨: the street summons one or more departments; each must report in within
+                report_in_minutes: int | None = None,
+                stationed_units: Sequence[str] = ()) -> Incident:
+        """街乡吹哨: the street summons one or more departments — and stationed units (驻区单位,
+        by code) where the category allows — each must report in within
         ``report_in_minutes`` (elapsed: the seeds' 30 minutes) and finish within the category's
-        street-level limit (working-time calendar)."""
+        street-level limit (working-time calendar). A stationed unit is summoned exactly as a
+        department: its summons carries the unit's name, which its department account holds."""
         incident = self._allowed(session, actor, incident_id, Move.whistle)
         departments = list(dict.fromkeys(d.strip() for d in departments if d.strip()))
-        if not departments:
+        codes = list(dict.fromkeys(c.strip() for c in stationed_units if c.strip()))
+        if not departments and not codes:
             raise InvalidInput("吹哨需要至少一个部门 name at least one department")
         unknown = [d for d in departments if d not in self.categories.departments]
         if unknown:
             raise InvalidInput(f"未知部门 unknown department(s): {', '.join(unknown)}",
                                details={"known": self.categories.departments})
         now = now or utcnow()
+        if codes:
+            if STATIONED_UNIT not in self.categories.get(incident.category).overlays.summon:
+                raise InvalidInput(f"此类事件不能召集驻区单位 category {incident.category} does "
+                                   "not allow summoning stationed units")
+            day = overlay_store.local_day(now, self.calendar.tz)
+            departments += [u.name for u in overlay_store.summonable_units(
+                session, codes, day, incident.street_code) if u.name not in departments]
         minutes = report_in_minutes or self.report_in_minutes
         done_due = self.deadline(incident.category, "street", now)
         # The summons table keeps one row per department; a case reopened and whistled again

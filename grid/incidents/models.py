@@ -68,6 +68,11 @@ class Incident(Base):
     #: The reporting account's id and the ``Idempotency-Key`` its report was sent with: a
     #: report sent again with the same key answers this case instead of filing another.
     client_key: Mapped[str | None] = mapped_column(String(140), nullable=True)
+    #: The overlays that applied when the case was filed (``grid.overlays.routing``): the
+    #: temporary Party branch, the street/lane chiefs, the building heads — who they were
+    #: then and whether they were told. Kept as filed, so a later change of chief or an
+    #: expired branch does not rewrite history.
+    overlays: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     __mapper_args__ = {"version_id_col": row_version}
 

@@ -1,0 +1,353 @@
+"""Which overlays apply at a place on a day: the in-memory index behind locate, reports and
+``grid place``.
+
+* **Temporary branches**: every branch whose polygon *covers* the point (boundary included)
+  and that is valid that day, lowest code first — overlapping branches all apply.
+* **Street/lane chief**: the nearest segment of the active segment version within
+  ``street_chief_distance_m`` metres, measured in the CGCS2000 3° Gauss-Krüger zone of the
+  point (``grid.spatial.crs.gauss_kruger_epsg``: EPSG:4548 around 117°E). **Tie rule**:
+  segments whose distances differ from the nearest by at most ``TIE_M`` (1 cm — below the
+  precision of the data, 1e-7° ≈ 1 cm) count as equally near, and the lowest segment code
+  wins, the same lowest-code rule locate uses for points on shared edges. Its chiefs are
+  those valid that day, one per tier (several valid at one tier: the latest ``valid_from``).
+* **Building heads**: the heads of the point's building valid that day.
+
+The index is a snapshot of the overlay tables, rebuilt when older than the locate cache's
+``fresh_seconds`` or after :meth:`OverlayDirectory.invalidate` (every write through the API
+and the CLI calls it). Everything is vectorised (one STRtree query over all points) so
+``grid place`` adds the overlay columns to a million rows as arrays, not a Python loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from sqlalchemy import select
+
+from grid.db import STORAGE_SRID, Database
+from grid.hierarchy.models import PartyOrg
+from grid.overlays import store
+from grid.overlays.models import HEAD_ROLES
+
+#: Distances closer than this (metres) to the nearest one are ties (see the module doc).
+TIE_M = 0.01
+#: Lines are densified to vertices at most this far apart (degrees, ~10 m) before they are
+#: projected: a straight two-point lon/lat segment 3 km long is a curve in Gauss-Krüger
+#: metres, up to ~15 cm off the chord through its projected ends — more than TIE_M.
+DENSIFY_DEG = 1e-4
+
+
+def _dates(row) -> dict[str, str | None]:
+    return {"valid_from": row.valid_from.isoformat(),
+            "valid_to": row.valid_to.isoformat() if row.valid_to else None}
+
+
+@dataclass
+class _Valid:
+    """An overlay record (a dict ready for JSON) with its validity period."""
+
+    data: dict[str, Any]
+    valid_from: date
+    valid_to: date | None
+
+    def on(self, day: date) -> bool:
+        return store.is_valid(self, day)
+
+
+@dataclass
+class SegmentHit:
+    """The nearest segment within the distance, and its chiefs on the day."""
+
+    code: str
+    name: str
+    kind: str
+    distance_m: float
+    chiefs: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"segment_code": self.code, "segment_name": self.name, "kind": self.kind,
+                "distance_m": round(self.distance_m, 2), "chiefs": self.chiefs}
+
+
+@dataclass
+class OverlayMatch:
+    """The overlays that apply at one point on one day."""
+
+    day: date
+    temporary_branches: list[dict[str, Any]] = field(default_factory=list)
+    street_chief: SegmentHit | None = None
+    building_heads: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (what locate answers and an incident stores)."""
+        return {"day": self.day.isoformat(),
+                "temporary_branches": [dict(b) for b in self.temporary_branches],
+                "street_chief": self.street_chief.as_dict() if self.street_chief else None,
+                "building_heads": [dict(h) for h in self.building_heads]}
+
+
+class OverlayIndex:
+    """A snapshot of every overlay, indexed for point queries."""
+
+    def __init__(self, branches: list[_Valid], branch_geoms: np.ndarray,
+                 segments: list[dict[str, Any]], segment_geoms: np.ndarray,
+                 chiefs: dict[str, list[_Valid]], heads: dict[str, list[_Valid]],
+                 distance_m: float) -> None:
+        self.branches, self.branch_geoms = branches, branch_geoms
+        self.branch_tree = shapely.STRtree(branch_geoms)
+        self.segments, self.segment_geoms = segments, segment_geoms
+        self.segment_codes = np.array([s["code"] for s in segments], dtype=object)
+        self.chiefs, self.heads = chiefs, heads
+        self.distance_m = distance_m
+        self._zones: dict[int, shapely.STRtree] = {}
+        self._metric: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to dask workers with the placer (grid.spatial.distributed): the trees and
+        # the lock are rebuilt there.
+        state = self.__dict__.copy()
+        for key in ("branch_tree", "_zones", "_metric", "_lock"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.branch_tree = shapely.STRtree(self.branch_geoms)
+        self._zones, self._metric, self._lock = {}, {}, threading.Lock()
+
+    @classmethod
+    def from_db(cls, db: Database, distance_m: float) -> OverlayIndex:
+        """Read every overlay (all periods: validity is decided per query)."""
+        with db.read() as session:
+            return cls.from_session(session, distance_m)
+
+    @classmethod
+    def from_session(cls, session, distance_m: float) -> OverlayIndex:
+        """As :meth:`from_db`, through an open session."""
+        rows = store.branches(session)
+        orgs = {o.unit_code: o.name for o in session.scalars(select(PartyOrg).where(
+            PartyOrg.unit_code.in_({b.parent_org_code for b in rows})))}
+        branches = [_Valid({"code": b.code, "name": b.name, "purpose": b.purpose,
+                            "parent_org_code": b.parent_org_code,
+                            "parent_org": orgs.get(b.parent_org_code, ""),
+                            "secretary": b.secretary, "contact": b.contact, **_dates(b)},
+                           b.valid_from, b.valid_to) for b in rows]
+        branch_geoms = np.array([store.shape(b) for b in rows], dtype=object)
+        segs = store.segments(session)
+        segments = [{"code": s.code, "name": s.name, "kind": s.kind} for s in segs]
+        segment_geoms = np.array([store.shape(s) for s in segs], dtype=object)
+        chiefs: dict[str, list[_Valid]] = {}
+        for c in store.chiefs(session):
+            chiefs.setdefault(c.segment_code, []).append(_Valid(
+                {"tier": c.tier, "name": c.name, "title": c.title, "phone": c.phone,
+                 **_dates(c)}, c.valid_from, c.valid_to))
+        heads: dict[str, list[_Valid]] = {}
+        for h in store.building_heads(session):
+            heads.setdefault(h.building_code, []).append(_Valid(
+                {"role": h.role, "part": h.part, "name": h.name, "phone": h.phone,
+                 **_dates(h)}, h.valid_from, h.valid_to))
+        return cls(branches, branch_geoms, segments, segment_geoms, chiefs, heads, distance_m)
+
+    # -- the three lookups, over arrays of points -------------------------------------------
+
+    def branches_at(self, points: np.ndarray, day: date) -> list[list[dict[str, Any]]]:
+        """Per point, the branches valid on ``day`` covering it, lowest code first."""
+        found: list[list[dict[str, Any]]] = [[] for _ in range(len(points))]
+        if not len(self.branches) or not len(points):
+            return found
+        valid = np.array([b.on(day) for b in self.branches])
+        point_ix, branch_ix = self.branch_tree.query(points, predicate="intersects")
+        for p, b in sorted(zip(point_ix.tolist(), branch_ix.tolist(), strict=True),
+                           key=lambda pb: (pb[0], self.branches[pb[1]].data["code"])):
+            if valid[b]:
+                found[p].append(self.branches[b].data)
+        return found
+
+    def _zone(self, epsg: int) -> tuple[shapely.STRtree, np.ndarray]:
+        """The segments in Gauss-Krüger zone ``epsg`` (projected once per zone)."""
+        with self._lock:
+            if epsg not in self._zones:
+                forward = Transformer.from_crs(STORAGE_SRID, epsg, always_xy=True)
+                dense = shapely.segmentize(self.segment_geoms, DENSIFY_DEG)
+                metric = shapely.transform(dense, lambda xy: np.column_stack(
+                    forward.transform(xy[:, 0], xy[:, 1])))
+                self._metric[epsg] = metric
+                self._zones[epsg] = shapely.STRtree(metric)
+            return self._zones[epsg], self._metric[epsg]
+
+    def nearest_segments(self, lons: np.ndarray, lats: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Per point, the index of the nearest segment within the distance (-1: none) and its
+        distance in metres (NaN: none), by the tie rule of the module doc. Points are
+        measured in the Gauss-Krüger zone of each point's own longitude."""
+        from grid.spatial.crs import gauss_kruger_epsg, to_metres
+
+        best = np.full(len(lons), -1, dtype=np.int64)
+        dist = np.full(len(lons), np.nan)
+        ok = np.isfinite(lons) & np.isfinite(lats)
+        if not len(self.segments) or not ok.any():
+            return best, dist
+        zones = np.full(len(lons), -1, dtype=np.int64)
+        for i in np.flatnonzero(ok):  # a cheap scalar rule; a street is one zone anyway
+            try:
+                zones[i] = gauss_kruger_epsg(float(lons[i]))
+            except ValueError:
+                zones[i] = -1
+        for epsg in np.unique(zones[zones >= 0]).tolist():
+            rows = np.flatnonzero(zones == epsg)
+            tree, metric = self._zone(int(epsg))
+            forward = to_metres(float(lons[rows[0]]))  # cached per zone
+            x, y = forward.transform(lons[rows], lats[rows])
+            points = shapely.points(np.asarray(x), np.asarray(y))
+            p_ix, s_ix = tree.query(points, predicate="dwithin", distance=self.distance_m)
+            if not len(p_ix):
+                continue
+            d = shapely.distance(points[p_ix], metric[s_ix])
+            # Per point: the nearest distance, then among those within TIE_M of it the
+            # lowest code. Sorted by (point, code), the first candidate within the tie
+            # band of its point's minimum is the winner.
+            minimum = np.full(len(rows), np.inf)
+            np.minimum.at(minimum, p_ix, d)
+            tied = d <= minimum[p_ix] + TIE_M
+            order = np.lexsort((self.segment_codes[s_ix].astype(str), p_ix))
+            order = order[tied[order]]
+            first = np.unique(p_ix[order], return_index=True)[1]
+            winners = order[first]
+            best[rows[p_ix[winners]]] = s_ix[winners]
+            dist[rows[p_ix[winners]]] = d[winners]
+        return best, dist
+
+    def chiefs_of(self, code: str, day: date) -> list[dict[str, Any]]:
+        """The segment's chiefs valid on ``day``: one per tier, tier 1 first (several valid
+        at one tier: the one appointed last)."""
+        by_tier: dict[int, _Valid] = {}
+        for chief in self.chiefs.get(code, []):
+            if chief.on(day):
+                tier = chief.data["tier"]
+                if tier not in by_tier or chief.valid_from >= by_tier[tier].valid_from:
+                    by_tier[tier] = chief
+        return [dict(by_tier[t].data) for t in sorted(by_tier)]
+
+    def heads_of(self, building_code: str | None, day: date) -> list[dict[str, Any]]:
+        """The building's heads valid on ``day``: 楼栋长 first, then 单元长, then 楼门院长."""
+        if not building_code:
+            return []
+        heads = [h.data for h in self.heads.get(building_code, []) if h.on(day)]
+        return sorted((dict(h) for h in heads),
+                      key=lambda h: (HEAD_ROLES.index(h["role"]), h["part"], h["name"]))
+
+    def match_many(self, lons, lats, day: date, building_codes=None) -> list[OverlayMatch]:
+        """:class:`OverlayMatch` per point (storage lon/lat), on ``day``."""
+        lons = np.atleast_1d(np.asarray(lons, dtype=float))
+        lats = np.atleast_1d(np.asarray(lats, dtype=float))
+        points = shapely.points(lons, lats)
+        branches = self.branches_at(points, day)
+        best, dist = self.nearest_segments(lons, lats)
+        buildings = building_codes if building_codes is not None else [None] * len(lons)
+        out = []
+        for i in range(len(lons)):
+            hit = None
+            if best[i] >= 0:
+                seg = self.segments[best[i]]
+                hit = SegmentHit(seg["code"], seg["name"], seg["kind"], float(dist[i]),
+                                 self.chiefs_of(seg["code"], day))
+            out.append(OverlayMatch(day, branches[i], hit, self.heads_of(buildings[i], day)))
+        return out
+
+    def match(self, lon: float, lat: float, day: date,
+              building_code: str | None = None) -> OverlayMatch:
+        """:class:`OverlayMatch` at one point."""
+        return self.match_many([lon], [lat], day, [building_code])[0]
+
+    def columns(self, lons, lats, day: date, building_codes) -> dict[str, np.ndarray]:
+        """The overlay columns of ``grid place`` for arrays of points, as arrays (texts are
+        computed once per overlay, then indexed): ``temporary_branch`` (names, "；"-joined,
+        lowest code first), ``street_segment`` (code), ``street_chief`` ("tier:name" per
+        tier, ";"-joined), ``street_chief_distance_m`` (NaN: none within the distance) and
+        ``building_head`` ("role:name", ";"-joined)."""
+        lons = np.asarray(lons, dtype=float)
+        lats = np.asarray(lats, dtype=float)
+        n = len(lons)
+        branch = np.full(n, "", dtype=object)
+        finite = np.isfinite(lons) & np.isfinite(lats)
+        if len(self.branches) and finite.any():
+            rows = np.flatnonzero(finite)
+            p_ix, b_ix = self.branch_tree.query(shapely.points(lons[rows], lats[rows]),
+                                                predicate="intersects")
+            valid = np.array([b.on(day) for b in self.branches])
+            keep = valid[b_ix]
+            p_ix, b_ix = p_ix[keep], b_ix[keep]
+            codes = np.array([b.data["code"] for b in self.branches], dtype=object)
+            names = np.array([b.data["name"] for b in self.branches], dtype=object)
+            order = np.lexsort((codes[b_ix].astype(str), p_ix))
+            for p, group in _groups(p_ix[order], b_ix[order]):
+                branch[rows[p]] = "；".join(names[group])
+        best, dist = self.nearest_segments(lons, lats)
+        seg_codes = np.append(self.segment_codes, "").astype(object)
+        chief_text = np.array([";".join(f"{c['tier']}:{c['name']}"
+                                        for c in self.chiefs_of(s["code"], day))
+                               for s in self.segments] + [""], dtype=object)
+        heads = {code: ";".join(f"{h['role']}{'(' + h['part'] + ')' if h['part'] else ''}:"
+                                f"{h['name']}" for h in self.heads_of(code, day))
+                 for code in self.heads}
+        building = pd.Series(np.asarray(building_codes, dtype=object), dtype=object).map(
+            lambda code: heads.get(code, ""))
+        return {"temporary_branch": branch, "street_segment": seg_codes[best],
+                "street_chief": chief_text[best], "street_chief_distance_m": np.round(dist, 2),
+                "building_head": building.to_numpy(dtype=object)}
+
+
+def _groups(keys: np.ndarray, values: np.ndarray):
+    """(key, values) per run of equal ``keys`` (sorted)."""
+    if not len(keys):
+        return
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    for chunk_keys, chunk_values in zip(np.split(keys, cuts), np.split(values, cuts),
+                                        strict=True):
+        yield int(chunk_keys[0]), chunk_values
+
+
+class OverlayDirectory:
+    """The process's overlay index, rebuilt when stale (see the module doc)."""
+
+    def __init__(self, db: Database, fresh_seconds: float, distance_m: float,
+                 timezone: str = "Asia/Shanghai") -> None:
+        self.db, self.fresh_seconds, self.distance_m = db, fresh_seconds, distance_m
+        self.timezone = timezone
+        self._index: OverlayIndex | None = None
+        self._built = 0.0
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        """Forget the snapshot: the next query reads the tables again."""
+        with self._lock:
+            self._index = None
+
+    @property
+    def fresh(self) -> bool:
+        """True when a query answers from memory without reading the tables."""
+        return self._index is not None and \
+            time.monotonic() - self._built <= self.fresh_seconds
+
+    def index(self) -> OverlayIndex:
+        """The current snapshot (read now when missing or older than ``fresh_seconds``)."""
+        with self._lock:
+            if self._index is None or time.monotonic() - self._built > self.fresh_seconds:
+                self._index = OverlayIndex.from_db(self.db, self.distance_m)
+                self._built = time.monotonic()
+            return self._index
+
+    def match(self, lon: float, lat: float, day: date,
+              building_code: str | None = None) -> OverlayMatch:
+        """The overlays at one point on ``day``."""
+        return self.index().match(lon, lat, day, building_code)
