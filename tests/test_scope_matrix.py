@@ -13,6 +13,7 @@ the boundary versions, or to the admin's pending upload by anyone but the admin.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -139,6 +140,16 @@ def _values(w: World, role: str, side: str) -> dict[str, Any]:
         "commit": False, "label": "scope", "source": "patrol",
         "lead": "scope test", "title": "scope test", "conclusion": "scope test", "topic_id": 1,
         "alias_id": 1, "aliases": [], "keep_alias": False,
+        # overlays (temporary branches, street chiefs, building heads, stationed units)
+        "valid_from": "2026-01-01", "valid_to": None, "purpose": "project",
+        "parent_org_code": community, "secretary": "scope test", "contact": "scope test",
+        "geometry": {"type": "Polygon", "coordinates": [[
+            [point[0] - 1e-4, point[1] - 1e-4], [point[0] + 1e-4, point[1] - 1e-4],
+            [point[0] + 1e-4, point[1] + 1e-4], [point[0] - 1e-4, point[1] + 1e-4],
+            [point[0] - 1e-4, point[1] - 1e-4]]]},
+        "segment_code": "S001", "tier": 3, "name": "scope test", "phone": "12345678",
+        "role": "楼栋长", "part": "", "kind": "", "party_org": "", "resources": [],
+        "stationed_units": [], "on": None, "street_code": w.street,
     }
 
 
@@ -190,6 +201,14 @@ def _multipart(path: str, w: World, values: dict[str, Any], out: bool) -> dict[s
         from tests.helpers.scope_world import DATA
         return {"files": {"file": ("c.geojson", (DATA / "community.geojson").read_bytes(),
                                    "application/geo+json")}, "data": {"level": "community"}}
+    if path.endswith("/segments/load"):  # a dry run of one centreline in the caller's area
+        lon, lat = w.b_point if out else w.a_point
+        line = {"type": "FeatureCollection", "features": [{
+            "type": "Feature", "properties": {"code": "S001", "name": "scope lane"},
+            "geometry": {"type": "LineString",
+                         "coordinates": [[lon - 1e-4, lat], [lon + 1e-4, lat]]}}]}
+        return {"files": {"file": ("s.geojson", json.dumps(line).encode(),
+                                   "application/geo+json")}, "data": {"commit": "false"}}
     raise AssertionError(f"add a multipart body for {path}")
 
 
