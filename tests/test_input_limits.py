@@ -126,3 +126,31 @@ def test_attachment_file_names_lose_control_characters(client, tokens):
                             "Content-Type": "multipart/form-data; boundary=cut"})
     assert photo.status_code == 201, photo.text
     assert photo.json()["filename"] == "c.jpg"
+
+
+def test_register_rows_with_nul_or_overlong_text_are_row_problems(demo, tokens):
+    from fastapi.testclient import TestClient
+
+    from grid.api.app import create_app
+    from grid.hierarchy import store
+    from grid.hierarchy.levels import Level
+    from grid.residents.pii import generate_key
+    from grid.residents.sample import HEADINGS, sample_rows
+
+    with demo.db.read() as session:
+        building = store.units(session, store.require_active_version(session).id,
+                               Level.building)[0]
+    rows = sample_rows([{"code": building.code, "name": building.name, **building.attrs}], 3)
+    rows[0][0] = "张\x00三"
+    rows[1][3] = "和平里" * 200
+    rows[2][5] = "99999999999999999999"
+    text = "\n".join(",".join(row) for row in [HEADINGS, *rows]).encode()
+    settings = demo.settings.model_copy(update={"pii_key": generate_key()})
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/api/v1/residents/imports", headers=auth(tokens["admin"]),
+                             files={"file": ("r.csv", text, "text/csv")})  # a dry run
+    assert answer.status_code == 200, answer.text
+    reasons = [p["reason"] for p in answer.json()["problems"]]
+    assert len(reasons) == 3 and answer.json()["accepted"] == 0
+    assert "control characters" in reasons[0] and "longer than 300" in reasons[1]
+    assert "at most 9999" in reasons[2]
