@@ -31,6 +31,19 @@ def _jpeg_at(lon: float, lat: float) -> bytes:
 
 REPORT = {"lon": 116.4, "lat": 39.9, "category": "Z001"}
 
+
+@pytest.fixture(scope="module")
+def api(demo, tmp_path_factory):
+    """The demo database's app with attachments kept in a temporary folder."""
+    from fastapi.testclient import TestClient
+
+    from grid.api.app import create_app
+
+    settings = demo.settings.model_copy(
+        update={"attachments_dir": tmp_path_factory.mktemp("attachments")})
+    with TestClient(create_app(settings)) as client:
+        yield client
+
 #: (method, url, keyword arguments, expected status): before the limits each answered 500
 #: (or, for the empty enums and the long id list, was taken as no filter or no limit).
 CASES = [
@@ -96,13 +109,13 @@ def test_locate_outside_the_service_area_is_a_422(client, tokens, lon, lat, crs)
                         headers=auth(tokens["admin"])))
 
 
-def test_reports_outside_the_service_area_are_a_422(client, tokens):
-    _outside(client.post("/api/v1/incidents", headers=auth(tokens["admin"]),
+def test_reports_outside_the_service_area_are_a_422(api, tokens):
+    _outside(api.post("/api/v1/incidents", headers=auth(tokens["admin"]),
                          json={**REPORT, "lon": 0, "lat": 0}))
-    photo = client.post("/api/v1/incidents/attachments", headers=auth(tokens["admin"]),
-                        files={"file": ("null-island.jpg", _jpeg_at(0, 0), "image/jpeg")})
+    photo = api.post("/api/v1/incidents/attachments", headers=auth(tokens["admin"]),
+                     files={"file": ("null-island.jpg", _jpeg_at(0, 0), "image/jpeg")})
     assert photo.status_code == 201 and photo.json()["lon"] == 0, photo.text
-    _outside(client.post("/api/v1/incidents", headers=auth(tokens["admin"]), json={
+    _outside(api.post("/api/v1/incidents", headers=auth(tokens["admin"]), json={
         "category": "Z001", "attachments": [photo.json()["id"]]}))
 
 
@@ -116,11 +129,11 @@ def test_a_download_named_in_chinese_has_an_ascii_and_a_utf8_file_name(client, t
     assert unquote(encoded) == "hotspots-和平-2026-10.csv"
 
 
-def test_attachment_file_names_lose_control_characters(client, tokens):
+def test_attachment_file_names_lose_control_characters(api, tokens):
     # sent by hand: an HTTP client would percent-encode the NUL
     head = (b'--cut\r\nContent-Disposition: form-data; name="file"; '
             b'filename="a\x00b/../c\x01.jpg"\r\nContent-Type: image/jpeg\r\n\r\n')
-    photo = client.post("/api/v1/incidents/attachments", content=head + _jpeg_at(116, 39)
+    photo = api.post("/api/v1/incidents/attachments", content=head + _jpeg_at(116, 39)
                         + b"\r\n--cut--\r\n", headers={
                             **auth(tokens["admin"]),
                             "Content-Type": "multipart/form-data; boundary=cut"})
