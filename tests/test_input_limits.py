@@ -31,6 +31,19 @@ def _jpeg_at(lon: float, lat: float) -> bytes:
 
 REPORT = {"lon": 116.4, "lat": 39.9, "category": "Z001"}
 
+
+@pytest.fixture(scope="module")
+def api(demo, tmp_path_factory):
+    """The demo database's app with attachments kept in a temporary folder."""
+    from fastapi.testclient import TestClient
+
+    from grid.api.app import create_app
+
+    settings = demo.settings.model_copy(
+        update={"attachments_dir": tmp_path_factory.mktemp("attachments")})
+    with TestClient(create_app(settings)) as client:
+        yield client
+
 #: (method, url, keyword arguments, expected status): before the limits each answered 500
 #: (or, for the empty enums and the long id list, was taken as no filter or no limit).
 CASES = [
@@ -96,13 +109,13 @@ def test_locate_outside_the_service_area_is_a_422(client, tokens, lon, lat, crs)
                         headers=auth(tokens["admin"])))
 
 
-def test_reports_outside_the_service_area_are_a_422(client, tokens):
-    _outside(client.post("/api/v1/incidents", headers=auth(tokens["admin"]),
+def test_reports_outside_the_service_area_are_a_422(api, tokens):
+    _outside(api.post("/api/v1/incidents", headers=auth(tokens["admin"]),
                          json={**REPORT, "lon": 0, "lat": 0}))
-    photo = client.post("/api/v1/incidents/attachments", headers=auth(tokens["admin"]),
-                        files={"file": ("null-island.jpg", _jpeg_at(0, 0), "image/jpeg")})
+    photo = api.post("/api/v1/incidents/attachments", headers=auth(tokens["admin"]),
+                     files={"file": ("null-island.jpg", _jpeg_at(0, 0), "image/jpeg")})
     assert photo.status_code == 201 and photo.json()["lon"] == 0, photo.text
-    _outside(client.post("/api/v1/incidents", headers=auth(tokens["admin"]), json={
+    _outside(api.post("/api/v1/incidents", headers=auth(tokens["admin"]), json={
         "category": "Z001", "attachments": [photo.json()["id"]]}))
 
 
@@ -116,13 +129,41 @@ def test_a_download_named_in_chinese_has_an_ascii_and_a_utf8_file_name(client, t
     assert unquote(encoded) == "hotspots-和平-2026-10.csv"
 
 
-def test_attachment_file_names_lose_control_characters(client, tokens):
+def test_attachment_file_names_lose_control_characters(api, tokens):
     # sent by hand: an HTTP client would percent-encode the NUL
     head = (b'--cut\r\nContent-Disposition: form-data; name="file"; '
             b'filename="a\x00b/../c\x01.jpg"\r\nContent-Type: image/jpeg\r\n\r\n')
-    photo = client.post("/api/v1/incidents/attachments", content=head + _jpeg_at(116, 39)
+    photo = api.post("/api/v1/incidents/attachments", content=head + _jpeg_at(116, 39)
                         + b"\r\n--cut--\r\n", headers={
                             **auth(tokens["admin"]),
                             "Content-Type": "multipart/form-data; boundary=cut"})
     assert photo.status_code == 201, photo.text
     assert photo.json()["filename"] == "c.jpg"
+
+
+def test_register_rows_with_nul_or_overlong_text_are_row_problems(demo, tokens):
+    from fastapi.testclient import TestClient
+
+    from grid.api.app import create_app
+    from grid.hierarchy import store
+    from grid.hierarchy.levels import Level
+    from grid.residents.pii import generate_key
+    from grid.residents.sample import HEADINGS, sample_rows
+
+    with demo.db.read() as session:
+        building = store.units(session, store.require_active_version(session).id,
+                               Level.building)[0]
+    rows = sample_rows([{"code": building.code, "name": building.name, **building.attrs}], 3)
+    rows[0][0] = "张\x00三"
+    rows[1][3] = "和平里" * 200
+    rows[2][5] = "99999999999999999999"
+    text = "\n".join(",".join(row) for row in [HEADINGS, *rows]).encode()
+    settings = demo.settings.model_copy(update={"pii_key": generate_key()})
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/api/v1/residents/imports", headers=auth(tokens["admin"]),
+                             files={"file": ("r.csv", text, "text/csv")})  # a dry run
+    assert answer.status_code == 200, answer.text
+    reasons = [p["reason"] for p in answer.json()["problems"]]
+    assert len(reasons) == 3 and answer.json()["accepted"] == 0
+    assert "control characters" in reasons[0] and "longer than 300" in reasons[1]
+    assert "at most 9999" in reasons[2]

@@ -23,7 +23,7 @@ from grid.api.deps import (
     api_scope,
 )
 from grid.api.downloads import attachment_headers
-from grid.api.limits import Code, Count, IncidentState, Month, RowId, text
+from grid.api.limits import NO_NUL, Code, Count, IncidentState, Month, RowId, text
 from grid.api.schemas import (
     AttachmentPublic,
     DepartmentBody,
@@ -204,7 +204,7 @@ def overdue_report_ins(svc: Svc, scope: ApiScope,
 
 
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=100,
+    alias="Idempotency-Key", min_length=1, max_length=100, pattern=NO_NUL,
     description="同一上报重发时不重复立案 a key per report: sent again with the same key (by "
                 "the same account), the case already filed is answered (200) instead of a "
                 "new one")]

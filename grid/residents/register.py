@@ -217,8 +217,9 @@ def _int(value: str, what: str) -> int | None:
     value = re.sub(r"(单元|门|层|楼)$", "", fold(value))
     if not value:
         return None
-    if not value.isdigit():
-        raise InvalidInput(f"{what}应为数字 {what} must be a number, got '{value}'")
+    if not (value.isascii() and value.isdigit()) or len(value) > 4:
+        raise InvalidInput(f"{what}应为数字 {what} must be a number (at most 9999), got "
+                           f"'{value[:20]}'")
     return int(value)
 
 
@@ -286,9 +287,27 @@ def check_row(raw: dict[str, str], buildings: Buildings) -> dict[str, Any]:
                 out["group"] = buildings.group_for(building, out["entrance"])
             except InvalidInput as exc:
                 problems.append(exc.message)
+    problems += _text_problems(out)
     if problems:
         raise InvalidInput("；".join(problems))
     return out
+
+
+#: Longest text each column holds (the migrations' String lengths).
+_TEXT_MAX = {"name": ("姓名", 100), "address": ("地址", 300), "room": ("室", 20)}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text_problems(out: dict[str, Any]) -> list[str]:
+    """Text too long for its column, or holding control characters (PostgreSQL refuses NUL)."""
+    problems = []
+    for key, (label, longest) in _TEXT_MAX.items():
+        text = out.get(key) or ""
+        if len(text) > longest:
+            problems.append(f"{label}超过 {longest} 字 {key} longer than {longest} characters")
+        if _CONTROL.search(text):
+            problems.append(f"{label}含控制字符 {key} holds control characters")
+    return problems
 
 
 def import_register(db: Database, path: str | Path, pii_key: str | None, *,
