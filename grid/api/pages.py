@@ -13,7 +13,9 @@ from grid.api.deps import PageUser, ReadSession, Svc
 from grid.errors import Forbidden
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.hotline.queue import QUEUE_ROLES
 from maps.assets import render_localized
+from maps.hotline import queue_page
 from maps.incident import incident_map
 from maps.report import report_page
 from maps.street import area_map, building_features, street_map
@@ -103,4 +105,16 @@ def report(svc: Svc, session: ReadSession, user: PageUser, lang: Lang = None,
     version = store.require_active_version(session).id
     html = report_page(session, svc.settings, version, user,
                        token=token or grid_token or "", lang=lang or svc.settings.language)
+    return _page(html, token)
+
+
+@router.get("/hotline", response_class=HTMLResponse, summary="12345 地址待办 hotline queue page")
+def hotline_page(svc: Svc, user: PageUser, lang: Lang = None, token: str | None = None,
+                 grid_token: Annotated[str | None, Cookie()] = None) -> HTMLResponse:
+    """Enter an address, work the manual queue, keep and revoke aliases."""
+    if user.role not in QUEUE_ROLES:
+        raise Forbidden(f"角色 {user.role} 无权处理地址队列 role {user.role} may not work the "
+                        "address queue")
+    html = queue_page(svc.settings, token=token or grid_token or "",
+                      lang=lang or svc.settings.language)
     return _page(html, token)
