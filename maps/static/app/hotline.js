@@ -41,6 +41,7 @@
     li.dataset.id = row.id;
     li.appendChild(el('div', row.address, 'addr'));
     if (row.ref) { li.appendChild(el('small', row.ref)); }
+    if (row.why) { li.appendChild(el('small', row.why, 'why')); }
     var keepLabel = el('label', null, 'keep');
     var keep = el('input');
     keep.type = 'checkbox';
