@@ -56,6 +56,7 @@ class HotlineAddressPublic(BaseModel):
     building_code: str | None
     score: float
     candidates: list[CandidatePublic]
+    why: str = ""
     boundary_version: int | None
     created_at: datetime
     resolved_at: datetime | None

@@ -17,7 +17,9 @@ from grid.api.web import page_lang, render
 from grid.errors import Forbidden
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.hotline.queue import QUEUE_ROLES
 from maps.assets import render_localized, with_nonce
+from maps.hotline import queue_config
 from maps.incident import incident_map
 from maps.report import leaflet_assets, report_config
 from maps.street import area_map, building_features, street_map
@@ -112,3 +114,13 @@ def report(request: Request, svc: Svc, session: ReadSession, user: PageUser,
                            lang=page_lang(request, svc.settings))
     return render(request, "report.html", user, config=config,
                   leaflet=leaflet_assets(svc.settings.static_url))
+
+
+@router.get("/hotline", response_class=HTMLResponse, summary="12345 地址待办 hotline queue page")
+def hotline_page(request: Request, svc: Svc, user: PageUser) -> HTMLResponse:
+    """Enter an address, work the manual queue, keep and revoke aliases."""
+    if user.role not in QUEUE_ROLES:
+        raise Forbidden(f"角色 {user.role} 无权处理地址队列 role {user.role} may not work the "
+                        "address queue")
+    config = queue_config(page_lang(request, svc.settings))
+    return render(request, "hotline.html", user, config=config)

@@ -79,13 +79,14 @@ def place(
     placed = 0
     with out.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fields + ["building_code_matched", "score", "status",
-                                                  "candidates"])
+                                                  "why", "candidates"])
         writer.writeheader()
         for row in rows:
             found = gazetteer.match(row[column])
             placed += bool(found.placed)
             out_row = {**row, "building_code_matched": found.placed or "",
-                       "score": found.score, "status": "auto" if found.placed else "queue",
+                       "score": found.score, "why": found.why,
+                       "status": "auto" if found.placed else "queue",
                        "candidates": ";".join(f"{c.code}:{c.score}" for c in found.candidates)}
             writer.writerow({k: safe_cell(v) for k, v in out_row.items()})
     console.print(f"地址 addresses: {len(rows)}, 自动定位 placed: {placed}, "

@@ -23,7 +23,7 @@ wrong on purpose:
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
@@ -336,13 +336,19 @@ class Gazetteer:
                              entry.xiaoqu)
         return Candidate(entry.code, entry.name, round(score, 4), why, entry.xiaoqu)
 
+    def _considered(self, place: str) -> list[str]:
+        """小区 names sharing at least half their syllables with ``place``: no other can reach
+        the similarity floor, so no other is compared (a city has tens of thousands)."""
+        shared: Counter[str] = Counter()
+        for syllable in {similar.key(char) for char in place}:
+            shared.update(self.by_char.get(syllable, ()))
+        return [core for core, hits in shared.items()
+                if hits * 2 >= len({similar.key(char) for char in core})]
+
     def similar_xiaoqu(self, place: str) -> dict[str, tuple[float, str]]:
         """Every 小区 at least ``FLOOR`` similar to ``place``: similarity and how it matched."""
-        considered: set[str] = set()
-        for char in set(place):
-            considered.update(self.by_char.get(similar.key(char), ()))
         found: dict[str, tuple[float, str]] = {}
-        for core in considered:
+        for core in self._considered(place):
             value, slips = similar.similarity(core, place)
             if value >= FLOOR:
                 found[core] = (value, "名称" if not slips else f"名称有{slips}处笔误 {slips} slip")
@@ -390,11 +396,8 @@ class Gazetteer:
     def _hints(self, place: str, parsed: ParsedAddress, similarities: dict) -> list[Candidate]:
         """Buildings of 小区 whose names differ in their ending (和平院 → 和平园, 和平苑), for
         the person: scored below any placement and never a rival."""
-        considered: set[str] = set()
-        for char in set(place):
-            considered.update(self.by_char.get(similar.key(char), ()))
         out = []
-        for core in sorted(considered - set(similarities)):
+        for core in sorted(set(self._considered(place)) - set(similarities)):
             n = len(core)
             value = max((Levenshtein.normalized_similarity(core, place[i:i + w])
                          for w in (n - 1, n, n + 1) for i in range(max(len(place) - w, 0) + 1)),

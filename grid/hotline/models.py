@@ -34,6 +34,8 @@ class HotlineAddress(Base):
     building_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: Why it was not placed (the matcher's reason), for the person working the queue.
+    why: Mapped[str] = mapped_column(String(300), default="", server_default="")
     boundary_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

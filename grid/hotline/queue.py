@@ -62,7 +62,7 @@ def submit(session: Session, cache: GazetteerCache, address: str, ref: str = "")
     row = HotlineAddress(
         address=address, ref=ref, building_code=match.placed, score=match.score,
         status=AddressStatus.placed if match.placed else AddressStatus.queued,
-        candidates=candidates_json(match), boundary_version=version,
+        candidates=candidates_json(match), boundary_version=version, why=match.why[:300],
     )
     session.add(row)
     session.flush()

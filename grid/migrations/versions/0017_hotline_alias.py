@@ -1,4 +1,4 @@
-"""Aliases learned from the hotline's manual queue (hotline_alias).
+"""Aliases learned from the hotline's manual queue (hotline_alias); why an address was queued.
 
 Why: an address a person resolved once (an old estate name, a caller's habit) went to the
 queue again on every call; the resolution can now be kept as an alias of the building, so
@@ -35,7 +35,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_hotline_alias_key", "hotline_alias", ["key"])
     op.create_index("ix_hotline_alias_building_code", "hotline_alias", ["building_code"])
+    with op.batch_alter_table("hotline_address") as batch:
+        batch.add_column(sa.Column("why", sa.String(300), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("hotline_address") as batch:
+        batch.drop_column("why")
     op.drop_table("hotline_alias")
