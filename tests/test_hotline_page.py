@@ -55,7 +55,8 @@ def _submit(page, address: str) -> str:
     page.evaluate("delete document.body.dataset.lastStatus")
     page.fill("#address", address)
     page.click("#submit")
-    page.wait_for_function("document.body.dataset.lastStatus !== undefined", timeout=10000)
+    # A selector, not wait_for_function: the page's CSP refuses the eval that one needs.
+    page.wait_for_selector("body[data-last-status]", state="attached", timeout=10000)
     return page.evaluate("document.body.dataset.lastStatus")
 
 
