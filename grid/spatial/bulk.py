@@ -110,10 +110,25 @@ class CellIndex:
         return index
 
     def warm_up(self) -> None:
-        """Make GEOS build now, not during the first placement, the point-in-area index that a
-        prepared polygon otherwise builds lazily on its first test."""
+        """Make GEOS build now, before any thread shares these polygons, the point-in-area
+        index that a prepared polygon otherwise builds lazily — without a lock — during its
+        first tests.
+
+        GEOS (3.12+) ``PreparedPolygon::getPointLocator`` is lazy in two stages: the first point
+        test makes a brute-force locator, the second makes an ``IndexedPointInAreaLocator``,
+        whose interval tree is built on its first query. Two placement threads meeting a
+        polygon during those first tests both build, and one frees what the other still uses
+        (SIGSEGV, ``malloc(): unsorted double linked list corrupted``). A point outside the
+        envelope reaches none of this (GEOS answers from the envelope), so each polygon is
+        tested twice at its envelope's lower-left corner, which is inside the envelope.
+
+        Only the polygons tested through GEOS here are shared with GEOS: the small rings'
+        doubtful pairs are tested against polygons made afresh per call (see ``_exact``).
+        """
         tested = self.geoms[self.ring_row < 0]
-        shapely.intersects_xy(tested, np.zeros(len(tested)), np.zeros(len(tested)))
+        corners = shapely.bounds(tested)
+        for _ in range(2):
+            shapely.intersects_xy(tested, corners[:, 0], corners[:, 1])
 
     def __setstate__(self, state: dict) -> None:
         # Prepared geometries do not survive pickling (dask ships indexes to workers).
@@ -158,9 +173,15 @@ class CellIndex:
         covered, unsure = _covers_rings(self.ring_xy, rows[small], x[point[small]],
                                         y[point[small]])
         hit[small] = covered
-        geos = np.flatnonzero(rows < 0)
         if len(unsure):
-            geos = np.sort(np.r_[geos, small[unsure]])
+            # Pairs the orientation filter cannot vouch for go to GEOS on a polygon made
+            # from the ring for this call alone: unprepared, so nothing of it is shared with
+            # another thread (the padding vertices change no GEOS answer, see _ring_table).
+            doubtful = small[unsure]
+            hit[doubtful] = shapely.intersects_xy(
+                shapely.polygons(self.ring_xy[rows[doubtful]]), x[point[doubtful]],
+                y[point[doubtful]])
+        geos = np.flatnonzero(rows < 0)
         if len(geos):
             # Test these pairs grouped by polygon: visiting each polygon's prepared structure
             # once in a row is ~6× faster than jumping between polygons in point order.
