@@ -24,7 +24,7 @@ class Services:
         self.settings = settings
         self.db = Database(settings)
         self.categories = load_categories(settings.categories_file)
-        self.locators = LocatorCache()
+        self.locators = LocatorCache(settings.locate_snapshot_dir)
         self.calendar = WorkCalendar(settings.work_hours, settings.work_timezone)
         self.ladder = Ladder(self.categories, self.locators, self.calendar,
                              settings.report_in_minutes)
