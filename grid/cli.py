@@ -339,6 +339,15 @@ def activate(version: int) -> None:
     try:
         with svc.db.write() as session:
             store.activate(session, version)
+        snapshot_dir = svc.settings.locate_snapshot_dir
+        if snapshot_dir is not None:
+            from grid.spatial import snapshot
+            from grid.spatial.bulk import BulkLocator
+
+            with svc.db.read() as session:
+                snapshot.ensure(snapshot_dir, version,
+                                lambda: BulkLocator.from_db(session, version))
+            console.print(f"定位快照 locate snapshot: {snapshot.current(snapshot_dir)}")
     except GridError as exc:
         _fail(exc)
     console.print(f"[green]已启用版本 activated version {version}[/green]")
@@ -381,7 +390,8 @@ def place(
         within = svc.settings.street_chief_distance_m if overlays else None
         with svc.db.read() as session:
             placer = Placer.from_db(session, version, threads=threads,
-                                    overlays_within_m=within, day=day)
+                                    overlays_within_m=within, day=day,
+                                    snapshot_dir=svc.settings.locate_snapshot_dir)
         if scheduler:
             from grid.spatial.distributed import place_distributed
 

@@ -54,13 +54,25 @@ class Placer:
     @classmethod
     def from_db(cls, session, version_id: int | None = None, threads: int = 1,
                 overlays_within_m: float | None = None, day: date | None = None,
-                **options) -> Placer:
+                snapshot_dir: Path | None = None, **options) -> Placer:
         """Build for ``version_id`` (default: the active version); with
         ``overlays_within_m`` (the street chief distance), the overlay columns too, valid on
-        ``day``."""
+        ``day``.
+
+        With ``snapshot_dir``, the active version's cell indexes come from the memory-mapped
+        locate snapshot there (written now if there is none), not built in this process.
+        """
         if version_id is None:
             version_id = store.require_active_version(session).id
-        bulk = BulkLocator.from_db(session, version_id, **options)
+        active = store.active_version(session)
+        if (snapshot_dir is not None and active is not None and version_id == active.id
+                and not options):
+            from grid.spatial import snapshot
+
+            bulk = snapshot.ensure(snapshot_dir, version_id,
+                                   lambda: BulkLocator.from_db(session, version_id))
+        else:
+            bulk = BulkLocator.from_db(session, version_id, **options)
         codes = bulk.indexes[Level.grid].codes
         orgs = store.party_orgs(session, codes.tolist())
         branches = np.array([orgs[c].name if c in orgs else "" for c in codes], dtype=object)

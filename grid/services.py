@@ -26,7 +26,7 @@ class Services:
         self.settings = settings
         self.db = Database(settings)
         self.categories = load_categories(settings.categories_file)
-        self.locators = LocatorCache()
+        self.locators = LocatorCache(settings.locate_snapshot_dir)
         self.calendar = WorkCalendar(settings.work_hours, settings.work_timezone,
                                      HolidaySchedule(settings.holidays_file))
         self.overlays = OverlayDirectory(self.db, settings.locate_cache_seconds,

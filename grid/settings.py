@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     holidays_warn_days: int = Field(default=45, ge=0, le=366)
     report_in_minutes: int = Field(default=30, gt=0)
     attachments_dir: Path = Path("./attachments")
+    #: Directory of the locate snapshot (定位快照, grid/spatial/snapshot.py): the active
+    #: version's cell indexes as flat arrays, written at ``grid activate`` (or by the first
+    #: process that needs them) and memory-mapped by every server worker and ``grid place``,
+    #: so N workers hold one copy. Unset: each process builds its own locator in memory.
+    locate_snapshot_dir: Path | None = None
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     #: Open311 GeoReport v2 keys allowed to POST requests, and the account they file as.
     open311_api_keys: dict[str, str] = Field(default_factory=dict)

@@ -25,6 +25,7 @@ bounded (4 bytes a cell plus the candidate lists).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -32,7 +33,8 @@ import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
-from grid.hierarchy.levels import Level
+from grid.hierarchy import store
+from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.spatial.locator import Locator
 
 # 1e-9° is 0.1 mm: far above float64 binning error at lon ~120 (1e-14), far below any boundary.
@@ -110,10 +112,25 @@ class CellIndex:
         return index
 
     def warm_up(self) -> None:
-        """Make GEOS build now, not during the first placement, the point-in-area index that a
-        prepared polygon otherwise builds lazily on its first test."""
+        """Make GEOS build now, before any thread shares these polygons, the point-in-area
+        index that a prepared polygon otherwise builds lazily — without a lock — during its
+        first tests.
+
+        GEOS (3.12+) ``PreparedPolygon::getPointLocator`` is lazy in two stages: the first point
+        test makes a brute-force locator, the second makes an ``IndexedPointInAreaLocator``,
+        whose interval tree is built on its first query. Two placement threads meeting a
+        polygon during those first tests both build, and one frees what the other still uses
+        (SIGSEGV, ``malloc(): unsorted double linked list corrupted``). A point outside the
+        envelope reaches none of this (GEOS answers from the envelope), so each polygon is
+        tested twice at its envelope's lower-left corner, which is inside the envelope.
+
+        Only the polygons tested through GEOS here are shared with GEOS: the small rings'
+        doubtful pairs are tested against polygons made afresh per call (see ``_exact``).
+        """
         tested = self.geoms[self.ring_row < 0]
-        shapely.intersects_xy(tested, np.zeros(len(tested)), np.zeros(len(tested)))
+        corners = shapely.bounds(tested)
+        for _ in range(2):
+            shapely.intersects_xy(tested, corners[:, 0], corners[:, 1])
 
     def __setstate__(self, state: dict) -> None:
         # Prepared geometries do not survive pickling (dask ships indexes to workers).
@@ -146,6 +163,38 @@ class CellIndex:
             exact[points] = True
         return (result, exact) if with_exact else result
 
+    def locate_one(self, x: float, y: float) -> int:
+        """``locate`` for one point without the array bookkeeping (every report places one)."""
+        if self.nx == 0 or not (math.isfinite(x) and math.isfinite(y)):
+            return -1
+        ix = math.floor((x - self.x0) / self.size)
+        iy = math.floor((y - self.y0) / self.size)
+        if not (0 <= ix < self.nx and 0 <= iy < self.ny):
+            return -1
+        label = int(self.cells[iy * self.nx + ix])
+        if label >= -1:
+            return label
+        return int(self._exact(np.array([x]), np.array([y]), np.array([-2 - label]))[0])
+
+    def on_boundary(self, idx: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether point i lies on the boundary of polygon ``idx[i]``.
+
+        Small rings are rebuilt from the vertex table for this call (a snapshot keeps no
+        shapely geometry of them; the padding vertices change no answer); others use their
+        geometry's boundary, a new geometry per call.
+        """
+        result = np.zeros(len(idx), dtype=bool)
+        rows = self.ring_row[idx]
+        small = np.flatnonzero(rows >= 0)
+        if len(small):
+            rings = shapely.linearrings(self.ring_xy[rows[small]])
+            result[small] = shapely.intersects_xy(rings, x[small], y[small])
+        large = np.flatnonzero(rows < 0)
+        if len(large):
+            rings = shapely.boundary(self.geoms[idx[large]])
+            result[large] = shapely.intersects_xy(rings, x[large], y[large])
+        return result
+
     def _exact(self, x: np.ndarray, y: np.ndarray, cell_ids: np.ndarray) -> np.ndarray:
         start = self.cand_ptr[cell_ids]
         count = (self.cand_ptr[cell_ids + 1] - start).astype(np.int64)
@@ -158,9 +207,15 @@ class CellIndex:
         covered, unsure = _covers_rings(self.ring_xy, rows[small], x[point[small]],
                                         y[point[small]])
         hit[small] = covered
-        geos = np.flatnonzero(rows < 0)
         if len(unsure):
-            geos = np.sort(np.r_[geos, small[unsure]])
+            # Pairs the orientation filter cannot vouch for go to GEOS on a polygon made
+            # from the ring for this call alone: unprepared, so nothing of it is shared with
+            # another thread (the padding vertices change no GEOS answer, see _ring_table).
+            doubtful = small[unsure]
+            hit[doubtful] = shapely.intersects_xy(
+                shapely.polygons(self.ring_xy[rows[doubtful]]), x[point[doubtful]],
+                y[point[doubtful]])
+        geos = np.flatnonzero(rows < 0)
         if len(geos):
             # Test these pairs grouped by polygon: visiting each polygon's prepared structure
             # once in a row is ~6× faster than jumping between polygons in point order.
@@ -353,8 +408,11 @@ class BulkLocator:
 
     @classmethod
     def from_db(cls, session: Session, version_id: int, **options) -> BulkLocator:
-        """Build the cell index of every spatial level of ``version_id``."""
-        return cls.from_locator(Locator.from_db(session, version_id), **options)
+        """Build the cell index of every spatial level of ``version_id`` (straight from the
+        store's polygons: no backbone tree is made on the way)."""
+        return cls(version_id, {
+            level: CellIndex.build(*store.level_shapes(session, version_id, level), **options)
+            for level in SPATIAL_LEVELS})
 
     def locate_indices(self, lons, lats, threads: int = 1) -> dict[Level, np.ndarray]:
         """Per level, the index into ``indexes[level].codes`` of the unit holding each point
@@ -381,9 +439,15 @@ class BulkLocator:
                 for level, idx in self.locate_indices(lons, lats).items()}
 
     def codes(self, level: Level, idx: np.ndarray) -> np.ndarray:
-        """Codes for indices returned by ``locate_indices`` (None for -1)."""
-        codes = np.append(self.indexes[level].codes, None)
-        return codes[np.where(idx < 0, len(codes) - 1, idx)]
+        """Codes for indices returned by ``locate_indices`` (None for -1), as ``str``.
+
+        Only the codes asked for are converted: a snapshot's codes are a memory-mapped
+        fixed-width array shared by every process, never copied whole into one.
+        """
+        out = np.full(len(idx), None, dtype=object)
+        held = idx >= 0
+        out[held] = self.indexes[level].codes[idx[held]]
+        return out
 
     def place(self, lons, lats, edge_level: Level = Level.grid, threads: int = 1):
         """Indices per level and, for ``edge_level``, whether each point lies on the boundary of
@@ -404,8 +468,7 @@ class BulkLocator:
                 found[level][part] = idx
                 check = np.flatnonzero(exact & (idx >= 0))
                 if len(check):
-                    rings = shapely.boundary(index.geoms[idx[check]])
-                    on_edge[part][check] = shapely.intersects_xy(rings, px[check], py[check])
+                    on_edge[part][check] = index.on_boundary(idx[check], px[check], py[check])
 
         _by_chunks(len(x), place_chunk, threads)
         return found, on_edge

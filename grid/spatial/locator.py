@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -138,12 +139,18 @@ class Locator:
 class LocatorCache:
     """Holds the locator of the active version and rebuilds it when activation changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot_dir: Path | None = None) -> None:
         self._locator: Locator | None = None
         self._lock = threading.Lock()
+        self.snapshot_dir = snapshot_dir
 
     def get(self, session: Session, version_id: int | None = None) -> Locator:
-        """The locator for ``version_id`` (default: the active version)."""
+        """The locator for ``version_id`` (default: the active version).
+
+        With a snapshot directory, the active version's locator is the memory-mapped snapshot
+        (``grid.spatial.snapshot.SnapshotLocator``, same answers), built and written by the
+        first process that finds none; other versions are built in memory as before.
+        """
         if version_id is None:
             version_id = store.active_version_id(session)
         locator = self._locator
@@ -151,9 +158,18 @@ class LocatorCache:
             return locator
         with self._lock:
             if self._locator is None or self._locator.version_id != version_id:
-                built = Locator.from_db(session, version_id)
                 active = store.active_version(session)
-                if active is not None and active.id == version_id:
+                is_active = active is not None and active.id == version_id
+                if is_active and self.snapshot_dir is not None:
+                    from grid.spatial import snapshot
+                    from grid.spatial.bulk import BulkLocator
+
+                    self._locator = snapshot.SnapshotLocator(snapshot.ensure(
+                        self.snapshot_dir, version_id,
+                        lambda: BulkLocator.from_db(session, version_id)))
+                    return self._locator
+                built = Locator.from_db(session, version_id)
+                if is_active:
                     self._locator = built  # cache only the active version's index
                 return built
             return self._locator

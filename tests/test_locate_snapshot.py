@@ -1,0 +1,137 @@
+"""The locate snapshot: memory-mapped flat arrays that give the in-memory locators' answers,
+published atomically (a reader never sees half a snapshot), used by the server and by
+``grid place`` when ``GRID_LOCATE_SNAPSHOT_DIR`` is set."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import shapely
+
+from grid.hierarchy import store
+from grid.hierarchy.levels import SPATIAL_LEVELS, Level
+from grid.spatial import snapshot
+from grid.spatial.bulk import BulkLocator
+from grid.spatial.locate import locate_point
+from grid.spatial.locator import Locator, LocatorCache
+
+
+@pytest.fixture(scope="module")
+def built(demo):
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        return Locator.from_db(session, version), BulkLocator.from_db(session, version)
+
+
+def _points(backbone: Locator, n: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """Random points over the street and beyond, and every grid and building vertex and edge
+    midpoint (where the lowest-code rule decides)."""
+    rng = np.random.default_rng(5)
+    minx, miny, maxx, maxy = backbone.levels[Level.street].geoms[0].bounds
+    lons = rng.uniform(minx - 0.002, maxx + 0.002, n)
+    lats = rng.uniform(miny - 0.002, maxy + 0.002, n)
+    special = []
+    for level in (Level.grid, Level.building):
+        for geom in backbone.levels[level].geoms:
+            coords = shapely.get_coordinates(geom)
+            special += [coords, (coords[:-1] + coords[1:]) / 2]
+    special = np.concatenate(special)
+    return np.r_[lons, special[:, 0]], np.r_[lats, special[:, 1]]
+
+
+def test_snapshot_answers_as_the_locators(built, tmp_path):
+    backbone, bulk = built
+    path = snapshot.write(bulk, tmp_path)
+    assert snapshot.current(tmp_path) == path
+    opened = snapshot.open_current(tmp_path, bulk.version_id)
+    assert isinstance(opened.indexes[Level.building].cells, np.memmap)  # mapped, not copied
+    lons, lats = _points(backbone)
+    expected = backbone.locate_many(lons, lats)
+    found = opened.locate_many(lons, lats)
+    for level in SPATIAL_LEVELS:
+        assert (found[level] == expected[level]).all(), level
+    assert np.count_nonzero(expected[Level.building] != None) > 1000  # noqa: E711
+    indices, on_edge = opened.place(lons, lats, threads=2)
+    fresh_indices, fresh_edge = bulk.place(lons, lats)
+    assert (on_edge == fresh_edge).all() and on_edge.sum() > 100
+    for level in SPATIAL_LEVELS:
+        assert (indices[level] == fresh_indices[level]).all()
+    one = snapshot.SnapshotLocator(opened)
+    for lon, lat in zip(lons[::97], lats[::97], strict=True):
+        assert one.locate(lon, lat) == backbone.locate(lon, lat)
+    outside = (lons.min() - 0.01, lats.min() - 0.01)
+    assert one.nearest(Level.grid, *outside) == backbone.nearest(Level.grid, *outside)
+
+
+def test_another_version_is_not_opened_as_this_one(built, tmp_path):
+    _, bulk = built
+    snapshot.write(bulk, tmp_path)
+    assert snapshot.open_current(tmp_path, bulk.version_id + 1) is None
+    assert snapshot.open_current(tmp_path / "none") is None
+
+
+def test_readers_never_see_a_half_written_snapshot(built, tmp_path):
+    """A writer publishes snapshots of two different 'versions' (the demo's street and
+    building levels swapped between them) while readers open the current one over and over:
+    every open must be whole — its version's arrays, all of them, readable."""
+    _, bulk = built
+    first = BulkLocator(1, {Level.street: bulk.indexes[Level.street],
+                            Level.building: bulk.indexes[Level.building]})
+    second = BulkLocator(2, {Level.street: bulk.indexes[Level.grid]})
+    expected = {1: {Level.street: len(bulk.indexes[Level.street].codes),
+                    Level.building: len(bulk.indexes[Level.building].codes)},
+                2: {Level.street: len(bulk.indexes[Level.grid].codes)}}
+    snapshot.write(first, tmp_path)
+    stop = threading.Event()
+    seen, problems = [], []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                opened = snapshot.open_current(tmp_path)
+                counts = {level: len(index.codes) for level, index in opened.indexes.items()}
+                if counts != expected[opened.version_id]:
+                    problems.append((opened.version_id, counts))
+                for index in opened.indexes.values():
+                    int(index.cells[-1]), int(index.cand_ptr[-1])  # every file readable
+                seen.append(opened.version_id)
+            except Exception as exc:  # noqa: BLE001  (any failure to open is the finding)
+                problems.append(repr(exc))
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for i in range(12):
+        snapshot.write(second if i % 2 == 0 else first, tmp_path)
+    stop.set()
+    for reader in readers:
+        reader.join()
+    assert not problems, problems[:3]
+    assert {1, 2} <= set(seen)
+    # Old snapshots are pruned to the current one plus KEEP; no temporary is left behind.
+    names = [p.name for p in tmp_path.iterdir()]
+    assert len([n for n in names if n.startswith("v")]) <= snapshot.KEEP + 1
+    assert not [n for n in names if n.startswith(".tmp-") or n.startswith(".current-")]
+
+
+def test_server_locates_from_the_snapshot(demo, built, tmp_path):
+    backbone, bulk = built
+    cache = LocatorCache(tmp_path / "snapshots")
+    lons, lats = _points(backbone, 50)
+    with demo.db.read() as session:
+        for lon, lat in zip(lons[::7], lats[::7], strict=True):
+            located = locate_point(session, cache, lon, lat)
+            plain = locate_point(session, demo.locators, lon, lat)
+            assert located.codes == plain.codes and located.nearest_grid == plain.nearest_grid
+        assert isinstance(cache.get(session), snapshot.SnapshotLocator)
+    written = snapshot.current(tmp_path / "snapshots")
+    assert written is not None and (written / "meta.json").exists()
+    # A second process finds the snapshot and opens it rather than building its own.
+    with demo.db.read() as session:
+        again = LocatorCache(tmp_path / "snapshots").get(session)
+    assert snapshot.current(tmp_path / "snapshots") == written
+    assert again.version_id == bulk.version_id
+    assert os.path.samefile(written, snapshot.current(tmp_path / "snapshots"))
