@@ -21,7 +21,7 @@ from grid.errors import InvalidInput, NotFound
 from grid.hierarchy import store
 from grid.hierarchy.levels import LEVEL_NAMES, SPATIAL_LEVELS, Level
 from grid.spatial.export import FeaturePage, incident_features, level_extent, unit_features
-from grid.users import Role
+from grid.users import CASE_ROLES, Role
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 
@@ -101,6 +101,8 @@ def _level(cid: str) -> Level | None:
 
 
 def _scope(user) -> str | None:
+    if user.role not in CASE_ROLES:
+        return "\x00"  # a prefix no unit code has: these roles see no incidents
     return None if user.role == Role.admin else user.scope_code
 
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from geoalchemy2.shape import from_shape
 from shapely import Point
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -39,6 +39,7 @@ from grid.incidents.nearby import Suggestion, rank, search_params
 from grid.incidents.notify import messages, queue_for_step
 from grid.orm import utcnow
 from grid.spatial.locator import LocatorCache
+from grid.users import CASE_ROLES
 
 SOURCES = ("patrol", "hotline", "resident")
 RATINGS = ("满意", "基本满意", "不满意")
@@ -112,6 +113,8 @@ def _rank(level: str) -> int:
 def can_see(actor: Actor, incident: Incident) -> bool:
     """Whether ``actor`` may see ``incident``: inside its scope and, for a department, only
     when summoned."""
+    if actor.role not in CASE_ROLES and actor.role != SYSTEM.role:
+        return False
     if not actor.covers(incident.grid_code):
         return False
     if actor.role == "department":
@@ -172,6 +175,8 @@ class Ladder:
     ) -> Sequence[Incident]:
         """Incidents inside the actor's scope, newest first, filtered."""
         query = select(Incident).order_by(Incident.id.desc()).limit(limit).offset(offset)
+        if actor.role not in CASE_ROLES and actor.role != SYSTEM.role:
+            query = query.where(false())
         if actor.role not in ("admin", "system"):
             query = query.where(Incident.grid_code.startswith(getattr(actor, "scope_code", "")))
         if actor.role == "department":
