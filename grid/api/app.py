@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from grid import __version__
 from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, units
 from grid.api.errors import add_exception_handlers
+from grid.api.people_routes import PEOPLE_ROUTERS
 from grid.services import Services
 from grid.settings import Settings
 from maps.assets import STATIC_DIR
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(ogc.router)
     app.include_router(gis.router)
+    for router in PEOPLE_ROUTERS:  # issue 14: members, orders, deliberation, rounds, pages
+        app.include_router(router)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -1,0 +1,5 @@
+"""Pages of the people in the loop (filled in below)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["pages"])
