@@ -8,34 +8,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from pyproj import Geod
 
-from grid.api.app import create_app
 from grid.api.people_schemas import MemberPublic, OrderPublic, ServicePublic
-from grid.demo import load_sample
-from grid.migrate import upgrade
 from grid.people.orders import ORDER_MOVES, OrderMove, OrderState
-from grid.services import Services
-from tests.conftest import DATA
-from tests.helpers.people import Town, auth, make_town, town_settings
+from tests.helpers import people as helpers
+from tests.helpers.people import auth
 
+town = helpers.town  # fixtures: a fresh sample street per module and backend
+api = helpers.api
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid: an independent measure of the ranking
-
-
-@pytest.fixture(scope="module")
-def town(databases, backend) -> Town:
-    svc = Services(town_settings(databases.new(backend)))
-    upgrade(svc.db)
-    load_sample(svc, DATA, say=lambda _line: None)
-    yield make_town(svc)
-    svc.close()
-
-
-@pytest.fixture(scope="module")
-def api(town):
-    with TestClient(create_app(town.svc.settings)) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

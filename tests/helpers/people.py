@@ -7,11 +7,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+import pytest
+from fastapi.testclient import TestClient
+
+from grid.api.app import create_app
+from grid.demo import load_sample
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.migrate import upgrade
 from grid.residents.pii import generate_key
 from grid.services import Services
 from grid.users import add_user
+from tests.conftest import DATA
 
 STREET = "110105001"
 
@@ -70,3 +77,20 @@ def make_town(svc: Services) -> Town:
         "department": town.user("department", STREET[:6], department="城管执法"),
     }
     return town
+
+
+@pytest.fixture(scope="module")
+def town(databases, backend) -> Town:
+    """A fresh database per module and backend, holding the sample street, with accounts."""
+    svc = Services(town_settings(databases.new(backend)))
+    upgrade(svc.db)
+    load_sample(svc, DATA, say=lambda _line: None)
+    yield make_town(svc)
+    svc.close()
+
+
+@pytest.fixture(scope="module")
+def api(town):
+    """An API client on the town's database."""
+    with TestClient(create_app(town.svc.settings)) as client:
+        yield client
