@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 import numpy as np
 import shapely
 from defusedxml import ElementTree
-from shapely.ops import transform
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,7 +34,7 @@ from grid.incidents.rates import month_bounds
 from grid.people.common import STAFF, Actor, place_building, require_role, require_scope
 from grid.people.config import PeopleBook
 from grid.people.models import Round, TrackBatch, Visit
-from grid.spatial.chinacrs import to_storage
+from grid.spatial.chinacrs import normalise_crs, to_storage
 from grid.spatial.crs import to_metres
 
 #: A building counts as walked past when a track point comes this close to its footprint.
@@ -129,6 +128,7 @@ class Rounds:
                    crs: str | None = None) -> Round:
         """A round from a GPX file's track points (``crs`` of the file: GPX is WGS 84 by its
         standard, but phone apps in China often write GCJ-02)."""
+        normalise_crs(crs)  # an unknown crs is refused before anything is looked up
         points = parse_gpx(data)
         started = datetime.fromtimestamp(points[0][2], UTC) if points[0][2] else None
         key = "gpx-" + hashlib.sha256(data).hexdigest()[:40]  # the same file imports once
@@ -259,9 +259,12 @@ def _walked_past(buildings, track: list[list[float]]) -> set[str]:
     transformer = to_metres(float(lons.mean()))
     xs, ys = transformer.transform(lons, lats)
     tree = shapely.STRtree(shapely.points(np.column_stack([xs, ys])))
+    def project(coords: np.ndarray) -> np.ndarray:
+        return np.column_stack(transformer.transform(coords[:, 0], coords[:, 1]))
+
     found = set()
     for building in buildings:
-        shape = transform(transformer.transform, store.shape_of(building))
+        shape = shapely.transform(store.shape_of(building), project)
         if len(tree.query(shape, predicate="dwithin", distance=PASS_M)):
             found.add(building.code)
     return found
