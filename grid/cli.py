@@ -87,6 +87,7 @@ def demo(
         sample_incidents,
         sample_residents,
     )
+    from grid.sessions import LINK_MINUTES, issue_link
 
     svc = _services()
     try:
@@ -111,14 +112,20 @@ def demo(
             if registered is None else f"{registered} added"))
     except GridError as exc:
         _fail(exc)
-    console.print("演示用户及令牌 demo users and their tokens:")
+    base = f"http://{host}:{port}"
+    console.print("演示用户及令牌 demo users and their tokens (API: Authorization: Bearer …):")
     for user in users:
         console.print(f"  {user.name} ({user.role}, {user.scope or '*'}): {user.token}",
                       soft_wrap=True)
-    street_token = next(u.token for u in users if u.role == "street")
-    base = f"http://{host}:{port}"
-    console.print(f"\n[bold]街道地图 street map:[/bold] {base}/maps/streets/{DEMO_STREET}"
-                  f"?token={street_token}", soft_wrap=True)
+    console.print("\n[bold]一次性登录链接 one-time sign-in links[/bold] (each works once, for "
+                  f"{LINK_MINUTES} minutes; `grid user link NAME` makes a new one):")
+    with svc.db.write() as session:
+        for user in users:
+            console.print(f"  {user.name}: {base}/signin/link/{issue_link(session, user.name)}",
+                          soft_wrap=True)
+    console.print(f"[bold]登录页 sign-in page:[/bold] {base}/signin   "
+                  f"[bold]街道地图 street map:[/bold] {base}/maps/streets/{DEMO_STREET}",
+                  soft_wrap=True)
     console.print(f"[bold]API 文档 docs:[/bold] {base}/docs")
     if serve_:
         import uvicorn
@@ -366,6 +373,23 @@ def user_add(
     except GridError as exc:
         _fail(exc)
     print(token)
+
+
+@user_app.command("link")
+def user_link(
+    name: str,
+    base: Annotated[str, typer.Option(help="the server's address as users reach it")] =
+    "http://127.0.0.1:8000",
+) -> None:
+    """Print a one-time sign-in link for a user (spent on first use; no token in it)."""
+    from grid.sessions import issue_link
+
+    try:
+        with _services().db.write() as session:
+            code = issue_link(session, name)
+    except GridError as exc:
+        _fail(exc)
+    print(f"{base.rstrip('/')}/signin/link/{code}")
 
 
 @app.command("escalate-due")

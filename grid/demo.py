@@ -53,9 +53,13 @@ def load_sample(svc: Services, data_dir: Path, say: Callable[[str], None] = prin
 
 def demo_users(svc: Services, grid_code: str) -> list[DemoUser]:
     """Create (or re-issue tokens for) the demo accounts."""
+    with svc.db.read() as session:
+        version = store.require_active_version(session).id
+        community = store.get_unit(session, version, grid_code).parent_code
     wanted = [
         DemoUser("admin", "admin", "", None),
         DemoUser("和平街道办", "street", DEMO_STREET, None),
+        DemoUser(f"社区{community[-3:]}", "community", community, None),
         DemoUser(f"网格员{grid_code[-3:]}", "grid_worker", grid_code, None),
         DemoUser("城管执法队", "department", DEMO_STREET[:6], "城管执法"),
         DemoUser("住建委", "department", DEMO_STREET[:6], "住建"),

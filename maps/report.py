@@ -1,7 +1,8 @@
 """The grid worker's phone page (网格员上报): locate me or tap the map, category, note, photo.
 
-A plain, mobile-first HTML page on the vendored Leaflet (no Folium: it is a form with a map, not
-a map with layers). The browser does the work in ``maps/static/app/report.js``: it calls
+A plain, mobile-first page (``grid/api/templates/report.html``) on the vendored Leaflet (no
+Folium: it is a form with a map, not a map with layers). The browser does the work in
+``maps/static/app/report.js``: it calls
 ``GET /api/v1/locate`` to show the owning grid and Party branch before sending, uploads the
 photo to ``POST /api/v1/incidents/attachments``, posts ``POST /api/v1/incidents`` naming it,
 and keeps a draft — photo included, in IndexedDB — when the network is down, sending it when
@@ -14,15 +15,12 @@ with that crs, so the server stores CGCS2000 either way.
 
 from __future__ import annotations
 
-import json
-from html import escape
-
 from sqlalchemy.orm import Session
 
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.settings import Settings
-from maps.assets import CDN_TO_LOCAL, UnvendoredAssetError, remote_references
+from maps.assets import CDN_TO_LOCAL
 from maps.basemap import MAX_ZOOM, display_shift, tile_layers
 from maps.street import TOLERANCE, _geometry
 
@@ -49,6 +47,11 @@ TEXT = {
     "photo_draft": {"zh": "照片随草稿保存", "en": "the photo is kept with the draft"},
     "photo_sent": {"zh": "照片已上传", "en": "Photo uploaded"},
     "geo_error": {"zh": "无法定位，请在地图上点选", "en": "Cannot locate: tap the map instead"},
+    "choose": {"zh": "请选择类别", "en": "Choose a category"},
+    "no_category": {"zh": "请选择事件类别", "en": "Choose a category first"},
+    "empty": {"zh": "请填写情况说明或附上照片", "en": "Write a note or attach a photo"},
+    "mine": {"zh": "我的上报", "en": "My reports"},
+    "none_yet": {"zh": "暂无上报", "en": "No reports yet"},
 }
 
 _LEAFLET = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet"
@@ -64,46 +67,28 @@ def _scope_grids(session: Session, settings: Settings, version_id: int, user) ->
          "geometry": _geometry(store.shape_of(g), shift, TOLERANCE[False])} for g in grids]}
 
 
-def report_page(session: Session, settings: Settings, version_id: int, user, *, token: str,
-                lang: str = "zh") -> str:
-    """The HTML of the report page for ``user`` (its token is embedded for the API calls)."""
-    static = settings.static_url.rstrip("/")
-    config = {
-        "token": token, "lang": lang, "api": "/api/v1",
+def report_config(session: Session, settings: Settings, version_id: int, user, *,
+                  lang: str = "zh") -> dict:
+    """What the report page's script needs (``grid/api/templates/report.html`` hands it over
+    as inert JSON): the user's grids, the streets whose buildings it may draw, tiles, words.
+    No token: the page's calls carry the session cookie and its CSRF token."""
+    grids = _scope_grids(session, settings, version_id, user)
+    streets = sorted({s.code for s in store.units(session, version_id, Level.street)
+                      if user.covers(s.code) or (user.scope_code or "").startswith(s.code)})
+    return {
+        "lang": lang, "api": "/api/v1",
         "gcj02": settings.basemap == "amap", "maxZoom": MAX_ZOOM,
         # The first base layer and any overlay (Tianditu's labels go over its vector map).
         "tiles": [{"url": t.url, "attribution": t.attribution, "subdomains": t.subdomains}
                   for i, t in enumerate(tile_layers(settings)) if i == 0 or t.overlay],
-        "grids": _scope_grids(session, settings, version_id, user),
+        "grids": grids,
+        "buildings": [f"/maps/streets/{code}/buildings.geojson" for code in streets],
         "text": {k: v.get(lang, v["zh"]) for k, v in TEXT.items()},
     }
-    text = config["text"]
-    blob = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
-    html = f"""<!DOCTYPE html>
-<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(text['title'])}</title>
-<link rel="stylesheet" href="{static}/{CDN_TO_LOCAL[_LEAFLET + '.css']}">
-<link rel="stylesheet" href="{static}/app/report.css">
-</head><body>
-<header><h1>{escape(text['title'])}</h1><span id="drafts"></span></header>
-<div id="map"></div>
-<form id="report" novalidate>
-  <div class="row"><button type="button" id="locate">{escape(text['locate'])}</button>
-    <small>{escape(text['tap'])}</small></div>
-  <div id="owner" class="owner" hidden></div>
-  <label>{escape(text['category'])}<select id="category" name="category" required></select></label>
-  <label>{escape(text['note'])}<textarea id="note" name="note" rows="3"></textarea></label>
-  <label>{escape(text['photo'])}<input id="photo" name="photo" type="file" accept="image/*"
-    capture="environment"></label>
-  <button type="submit" id="send">{escape(text['send'])}</button>
-  <div id="status" role="status"></div>
-</form>
-<script src="{static}/{CDN_TO_LOCAL[_LEAFLET + '.js']}"></script>
-<script>window.GRID_REPORT = {blob};</script>
-<script src="{static}/app/report.js"></script>
-</body></html>"""
-    remote = remote_references(html)
-    if remote:  # the same guarantee render_localized gives the Folium pages
-        raise UnvendoredAssetError(remote[0])
-    return html
+
+
+def leaflet_assets(static_url: str) -> dict[str, str]:
+    """The vendored Leaflet script and stylesheet URLs."""
+    static = static_url.rstrip("/")
+    return {"js": f"{static}/{CDN_TO_LOCAL[_LEAFLET + '.js']}",
+            "css": f"{static}/{CDN_TO_LOCAL[_LEAFLET + '.css']}"}

@@ -34,6 +34,7 @@ from grid.orm import utcnow
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map
 from maps.layers import IncidentLayer, LazyUnitLayer, Panel, UnitSearch
+from maps.safe import html_props
 from maps.text import (
     ACTIONS,
     LADDER,
@@ -154,6 +155,10 @@ def unit_layer(session: Session, units: Sequence[Unit], level: str, lang: str, *
         if link:
             props["link"] = (f'<a href="{escape(link.format(code=unit.code))}" target="_top">'
                              f"{t('open_map', lang)}</a>")
+        # Folium's GeoJsonTooltip / GeoJsonPopup insert these with innerHTML: names, Party
+        # organisations and grid workers come from uploaded files, so they go in escaped.
+        # "label" stays raw: only the search box shows it, as text (maps.layers.UnitSearch).
+        props = html_props(props, ("name", "code", "party_org", "grid_worker", "score"))
         features.append({"type": "Feature", "properties": props,
                          "geometry": _geometry(store.shape_of(unit), shift, TOLERANCE[overview])})
     base = UNIT_STYLES[level]

@@ -24,7 +24,7 @@ from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.incidents.models import Incident
 from grid.spatial.chinacrs import wgs84_to_gcj02
-from tests.conftest import auth
+from tests.conftest import auth, sign_in
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -142,7 +142,7 @@ def test_street_map_layers_clusters_popups_and_filters(server, browser, tokens, 
                                                        backend, client, demo):
     # A browser on another continent still reads the street office's clock.
     context, page, requests, errors = _page(browser, timezone_id="America/Los_Angeles")
-    page.goto(f"{server}/maps/streets/{STREET}?token={tokens['street']}",
+    page.goto(sign_in(page, server, tokens["street"], f"/maps/streets/{STREET}"),
               wait_until="networkidle")
     grid_paths = page.locator('path[stroke="#2c7fb8"]')
     assert grid_paths.count() == 40
@@ -167,7 +167,7 @@ def test_street_map_layers_clusters_popups_and_filters(server, browser, tokens, 
         .locator("input").check()
     assert page.locator('path[stroke="#636363"]').count() == 0  # street zoom: too small
     page.evaluate("Object.values(window).find(v => v instanceof L.Map).setZoom(16)")
-    page.wait_for_function("document.body.dataset.lazyUnits > 0", timeout=10000)
+    page.wait_for_function("() => document.body.dataset.lazyUnits > 0", timeout=10000)
     assert page.locator('path[stroke="#636363"]').count() > 0
     assert any("/buildings.geojson?" in u and "bbox=" in u for u in requests)
     page.locator(".leaflet-control-layers-overlays label", has_text="楼栋") \
@@ -197,7 +197,7 @@ def test_street_map_layers_clusters_popups_and_filters(server, browser, tokens, 
     assert popup.locator("a.incident-link").get_attribute("href").startswith(
         f"/maps/incidents/{reported[0]}")
     page.wait_for_function(  # Leaflet fades popups in; photograph the finished one
-        "getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
+        "() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
     _shot(page, f"street-map-popup-{backend}")
     page.locator(".leaflet-popup-close-button").click()
 
@@ -253,7 +253,7 @@ def test_street_map_layers_clusters_popups_and_filters(server, browser, tokens, 
 
 def test_street_map_in_english(server, browser, tokens, reported, backend):
     context, page, requests, errors = _page(browser)
-    page.goto(f"{server}/maps/streets/{STREET}?token={tokens['street']}&lang=en",
+    page.goto(sign_in(page, server, tokens["street"], f"/maps/streets/{STREET}?lang=en"),
               wait_until="networkidle")
     layers = page.locator(".leaflet-control-layers-overlays").inner_text()
     assert "Grids" in layers and "Heat map" in layers and "网格" not in layers
@@ -275,7 +275,8 @@ def test_street_map_in_english(server, browser, tokens, reported, backend):
 
 def test_city_overview_links_streets(server, browser, tokens, reported, backend, demo):
     context, page, requests, errors = _page(browser)
-    page.goto(f"{server}/maps/city?token={tokens['admin']}&lang=en", wait_until="networkidle")
+    page.goto(sign_in(page, server, tokens["admin"], "/maps/city?lang=en"),
+              wait_until="networkidle")
     assert page.locator(".leaflet-control-layers-overlays").inner_text().count("Grids") == 1
     assert int(page.locator("body").get_attribute("data-shown")) >= 3
     _shot(page, f"city-{backend}")
@@ -307,7 +308,7 @@ def test_incident_page_highlights_grid_and_draws_the_ladder(server, browser, tok
     got = client.get(f"/api/v1/incidents/{reported[0]}", headers=auth(tokens["street"])).json()
     assert got["building_code"]  # reported inside a building
     context, page, requests, errors = _page(browser)
-    page.goto(f"{server}/maps/incidents/{reported[0]}?token={tokens['street']}",
+    page.goto(sign_in(page, server, tokens["street"], f"/maps/incidents/{reported[0]}"),
               wait_until="networkidle")
     assert page.locator("path.owning-grid").count() == 1
     assert page.locator("path.owning-building").count() == 1
@@ -365,7 +366,7 @@ def test_phone_report_online_and_offline(server, browser, tokens, demo, client, 
     context, page, requests, errors = _page(
         browser, **PHONE, permissions=["geolocation"],
         geolocation={"longitude": lon, "latitude": lat})
-    page.goto(f"{server}/report?token={tokens['grid_worker']}", wait_until="networkidle")
+    page.goto(sign_in(page, server, tokens["grid_worker"], "/report"), wait_until="networkidle")
     assert page.locator("#category option").count() >= 3
     page.locator("#locate").click()
     branch = page.locator("#owner .owner-branch")
@@ -374,25 +375,26 @@ def test_phone_report_online_and_offline(server, browser, tokens, demo, client, 
     page.select_option("#category", "Z003")
     page.fill("#note", "楼道堆物 (browser test)")
     page.locator("#send").click()
-    page.wait_for_function("document.body.dataset.sent", timeout=10000)
+    page.wait_for_function("() => document.body.dataset.sent", timeout=10000)
     first = int(page.locator("body").get_attribute("data-sent"))
     assert page.input_value("#note") == ""  # sent: the form is cleared for the next one
-    page.wait_for_function("!document.getElementById('send').disabled", timeout=5000)
+    page.wait_for_function("() => !document.getElementById('send').disabled", timeout=5000)
     got = client.get(f"/api/v1/incidents/{first}", headers=auth(tokens["street"])).json()
     assert got["grid_code"] == tokens["first_grid"] and got["description"].startswith("楼道堆物")
     _shot(page, f"report-{backend}")
 
     # The network drops: the report becomes a draft, and is sent when the network returns.
     context.set_offline(True)
+    page.select_option("#category", "Z003")
     page.fill("#note", "离线草稿 (browser test)")
     page.locator("#send").click()
-    page.wait_for_function("document.body.dataset.drafts === '1'", timeout=5000)
+    page.wait_for_function("() => document.body.dataset.drafts === '1'", timeout=5000)
     _shot(page, f"report-offline-{backend}")
     draft = page.evaluate("gridReport.drafts().then(list => list[0])")
     assert len(draft["once"]) == 32  # its Idempotency-Key, kept with the draft
     context.set_offline(False)
     page.evaluate("gridReport.flush()")  # also fired by the 'online' event
-    page.wait_for_function(f"document.body.dataset.sent > {first}", timeout=10000)
+    page.wait_for_function(f"() => document.body.dataset.sent > {first}", timeout=10000)
     second = int(page.locator("body").get_attribute("data-sent"))
     got = client.get(f"/api/v1/incidents/{second}", headers=auth(tokens["street"])).json()
     assert got["description"].startswith("离线草稿")
@@ -410,7 +412,7 @@ def test_phone_report_online_and_offline(server, browser, tokens, demo, client, 
 
 def test_no_basemap_requests_no_tile(server, browser, tokens, reported):
     context, page, requests, errors = _page(browser)
-    page.goto(f"{server}/maps/streets/{STREET}?token={tokens['street']}",
+    page.goto(sign_in(page, server, tokens["street"], f"/maps/streets/{STREET}"),
               wait_until="networkidle")
     assert page.locator("img.leaflet-tile").count() == 0
     assert not [u for u in requests if "tile" in u.lower()], requests
@@ -434,7 +436,7 @@ def test_amap_basemap_shifts_overlays_to_gcj02(demo, browser, tokens, reported, 
     srv, thread, url = _serve(settings)
     try:
         context, page, requests, errors = _page(browser)
-        page.goto(f"{url}/maps/streets/{STREET}?token={tokens['street']}",
+        page.goto(sign_in(page, url, tokens["street"], f"/maps/streets/{STREET}"),
                   wait_until="networkidle")
         assert [u for u in requests if "/tiles/" in u]  # the configured tile layer is drawn
         with demo.db.read() as session:
@@ -516,13 +518,14 @@ def test_phone_report_uploads_the_photo(demo, browser, tokens, client, backend, 
         context, page, requests, errors = _page(
             browser, **PHONE, permissions=["geolocation"],
             geolocation={"longitude": lon, "latitude": lat})
-        page.goto(f"{url}/report?token={tokens['grid_worker']}", wait_until="networkidle")
+        page.goto(sign_in(page, url, tokens["grid_worker"], "/report"), wait_until="networkidle")
         page.locator("#locate").click()
         page.locator("#owner .owner-branch").wait_for(timeout=5000)
+        page.select_option("#category", "Z003")
         page.set_input_files("#photo", str(photo))
         page.fill("#note", "带照片 (browser test)")
         page.locator("#send").click()
-        page.wait_for_function("document.body.dataset.sent", timeout=10000)
+        page.wait_for_function("() => document.body.dataset.sent", timeout=10000)
         sent = int(page.locator("body").get_attribute("data-sent"))
         got = client.get(f"/api/v1/incidents/{sent}", headers=auth(tokens["street"])).json()
         assert any(step.get("attachments") for step in got["steps"]), got["steps"]
@@ -532,16 +535,17 @@ def test_phone_report_uploads_the_photo(demo, browser, tokens, client, backend, 
 
         # Offline: the draft keeps the photo, which goes up with it when the network returns.
         context.set_offline(True)
+        page.select_option("#category", "Z003")
         page.set_input_files("#photo", str(later))
         page.fill("#note", "离线带照片 (browser test)")
         page.locator("#send").click()
-        page.wait_for_function("document.body.dataset.drafts === '1'", timeout=5000)
+        page.wait_for_function("() => document.body.dataset.drafts === '1'", timeout=5000)
         assert "照片随草稿保存" in page.locator("#status").inner_text()
         assert page.evaluate("gridReport.drafts().then(l => l[0].photo.data.byteLength)") == \
             len(later_bytes)
         context.set_offline(False)
         page.evaluate("gridReport.flush()")
-        page.wait_for_function(f"document.body.dataset.sent > {sent}", timeout=10000)
+        page.wait_for_function(f"() => document.body.dataset.sent > {sent}", timeout=10000)
         second = int(page.locator("body").get_attribute("data-sent"))
         got = client.get(f"/api/v1/incidents/{second}", headers=auth(tokens["street"])).json()
         assert got["description"].startswith("离线带照片")

@@ -124,18 +124,23 @@ def test_city_overview_links_each_street(client, tokens, one):
 
 
 def test_report_page_embeds_scope_and_nothing_remote(demo, tokens):
-    # A client of its own: the ?token= link sets a cookie, which must not leak to other tests.
+    # A client of its own: signing in sets a cookie, which must not leak to other tests.
     with TestClient(create_app(demo.settings)) as client:
-        r = client.get(f"/report?token={tokens['grid_worker']}")
-        assert client.cookies.get("grid_token") == tokens["grid_worker"]
+        client.post("/signin", data={"token": tokens["grid_worker"]})
+        r = client.get("/report")
     with TestClient(create_app(demo.settings)) as anonymous:
-        assert anonymous.get("/report").status_code == 401
+        assert anonymous.get("/report", follow_redirects=False).status_code == 303
     assert r.status_code == 200
     assert remote_references(r.text) == []
-    config = json.loads(re.search(r"window.GRID_REPORT = (\{.*?\});</script>", r.text).group(1))
-    assert config["token"] == tokens["grid_worker"]
+    assert tokens["grid_worker"] not in r.text  # the page holds no token
+    config = json.loads(re.search(r'<script type="application/json" id="report-config">'
+                                  r"(.*?)</script>", r.text, re.S).group(1))
+    assert "token" not in config
     assert [f["properties"]["code"] for f in config["grids"]["features"]] == [tokens["first_grid"]]
+    assert config["buildings"] == [f"/maps/streets/{STREET}/buildings.geojson"]
     assert 'capture="environment"' in r.text
+    # No category is chosen for the user: the first option is an empty, disabled prompt.
+    assert re.search(r'<option value="" selected disabled>', r.text)
 
 
 def test_buildings_come_by_bounding_box(client, tokens, demo):
@@ -178,7 +183,11 @@ def test_report_page_in_english_and_on_tianditu(demo, tokens):
     settings = demo.settings.model_copy(update={"basemap": "tianditu", "tianditu_key": "k42"})
     r = _get(settings, "/report?lang=en", tokens["grid_worker"])
     assert r.status_code == 200
-    config = json.loads(re.search(r"window.GRID_REPORT = (\{.*?\});</script>", r.text).group(1))
+    config = json.loads(re.search(r'<script type="application/json" id="report-config">'
+                                  r"(.*?)</script>", r.text, re.S).group(1))
+    # The Content-Security-Policy lets the browser fetch the configured basemap's tiles.
+    assert "img-src 'self' data: blob: https://*.tianditu.gov.cn" in \
+        r.headers["content-security-policy"]
     assert config["text"]["locate"] == "Locate me" and "Report a problem" in r.text
     # The vector base map with its label overlay; the key (from settings) only in tile URLs.
     assert ["vec_w" in t["url"] or "cva_w" in t["url"] for t in config["tiles"]] == [True, True]

@@ -10,9 +10,21 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, units
+from grid.api import (
+    gis,
+    hotline,
+    incidents,
+    ogc,
+    open311,
+    pages,
+    residents,
+    signin,
+    units,
+    workbench,
+)
 from grid.api.errors import add_exception_handlers
 from grid.api.people_routes import PEOPLE_ROUTERS
+from grid.api.web import SecurityHeaders
 from grid.services import Services
 from grid.settings import Settings
 from maps.assets import STATIC_DIR
@@ -58,10 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gis.router)
     for router in PEOPLE_ROUTERS:  # issue 14: members, orders, deliberation, rounds, pages
         app.include_router(router)
+    app.include_router(signin.router)
+    app.include_router(workbench.router)
+    signin.install_page_errors(app)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/work")
 
     return app

@@ -4,9 +4,11 @@
  * IndexedDB) until the server has it, and drafts are sent when the browser is online again. */
 (function () {
   'use strict';
-  var C = window.GRID_REPORT, T = C.text;
+  var C = JSON.parse(document.getElementById('report-config').textContent), T = C.text;
   var DRAFTS = 'grid.report.drafts';
-  var headers = {'Authorization': 'Bearer ' + C.token};
+  // The session cookie authenticates; a change also carries the session's CSRF token.
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var headers = {'X-CSRF-Token': csrf, 'X-Grid-Lang': C.lang};
   var place = null;  // {lon, lat, crs}: what is sent
   var marker = null;
 
@@ -32,6 +34,13 @@
     return [lon + dLon, lat + dLat];
   }
 
+  // Names come from uploaded boundary files: shown as text, never parsed as HTML.
+  function textNode(text) {
+    var span = document.createElement('span');
+    span.textContent = text == null ? '' : String(text);
+    return span;
+  }
+
   var map = L.map('map', {maxZoom: C.maxZoom, zoomControl: true});
   C.tiles.forEach(function (t) {
     L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains, maxZoom: C.maxZoom,
@@ -39,9 +48,34 @@
   });
   var grids = L.geoJSON(C.grids, {
     style: {color: '#2c7fb8', weight: 1.5, fillOpacity: 0.05},
-    onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name); }
+    onEachFeature: function (f, layer) { layer.bindTooltip(textNode(f.properties.name)); }
   }).addTo(map);
   if (grids.getLayers().length) { map.fitBounds(grids.getBounds()); } else { map.setView([39.9, 116.4], 12); }
+
+  // Buildings, drawn once the map is close enough to tell them apart (loaded by bounding box).
+  var buildings = L.geoJSON(null, {
+    style: {color: '#636363', weight: 0.8, fillOpacity: 0.25, className: 'report-building'},
+    onEachFeature: function (f, layer) { layer.bindTooltip(textNode(f.properties.name)); }
+  }).addTo(map);
+  var seenBuildings = {};
+  function loadBuildings() {
+    if (map.getZoom() < 15 || !C.buildings.length) { return; }
+    var b = map.getBounds(), box = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].join(',');
+    C.buildings.forEach(function (url) {
+      fetch(url + '?bbox=' + box, {credentials: 'same-origin'}).then(function (r) {
+        return r.ok ? r.json() : {features: []};
+      }).then(function (fc) {
+        fc.features.forEach(function (f) {
+          if (seenBuildings[f.properties.code]) { return; }
+          seenBuildings[f.properties.code] = true;
+          buildings.addData(f);
+        });
+        document.body.setAttribute('data-buildings', Object.keys(seenBuildings).length);
+      });
+    });
+  }
+  map.on('moveend', loadBuildings);
+  loadBuildings();
 
   function status(msg, error) {
     var el = document.getElementById('status');
@@ -103,6 +137,30 @@
       map.setView([shown[1], shown[0]], Math.max(map.getZoom(), 17));
     }, function () { status(T.geo_error, true); }, {enableHighAccuracy: true, timeout: 15000});
   });
+
+  // My reports and where each one stands (GET /api/v1/work/mine).
+  function loadMine() {
+    api('/work/mine?limit=20').then(function (r) { return r.json(); }).then(function (page) {
+      var list = document.getElementById('mine');
+      list.innerHTML = '';
+      if (!page.items.length) {
+        var none = document.createElement('li');
+        none.className = 'help'; none.textContent = T.none_yet; list.appendChild(none);
+      }
+      page.items.forEach(function (inc) {
+        var li = document.createElement('li'), a = document.createElement('a');
+        a.href = '/work/incidents/' + inc.id;
+        a.textContent = '#' + inc.id + ' ' + inc.category_name;
+        var state = document.createElement('span');
+        state.className = 'badge mine-state';
+        state.setAttribute('data-state', inc.state);
+        state.textContent = inc.state_name;
+        li.appendChild(a); li.appendChild(document.createTextNode(' ')); li.appendChild(state);
+        list.appendChild(li);
+      });
+    }).catch(function () {});
+  }
+  loadMine();
 
   api('/categories?lang=' + C.lang).then(function (r) { return r.json(); }).then(function (cats) {
     var select = document.getElementById('category');
@@ -256,6 +314,10 @@
   document.getElementById('report').addEventListener('submit', function (e) {
     e.preventDefault();
     if (!place) { status(T.no_place, true); return; }
+    if (!document.getElementById('category').value) { status(T.no_category, true); return; }
+    if (!document.getElementById('note').value.trim() && !document.getElementById('photo').files[0]) {
+      status(T.empty, true); return;
+    }
     var body = {lon: place.lon, lat: place.lat, crs: place.crs, source: 'patrol',
       category: document.getElementById('category').value,
       description: document.getElementById('note').value};
@@ -265,6 +327,7 @@
     function clear() {
       document.getElementById('note').value = '';
       document.getElementById('photo').value = '';
+      document.getElementById('category').value = '';
     }
     var read = file ? file.arrayBuffer() : Promise.resolve(null);
     read.then(function (data) {
@@ -277,6 +340,7 @@
           clear();
           document.body.setAttribute('data-sent', inc.id);
           status(T.sent + ' #' + inc.id + (file ? ' · ' + T.photo_sent : ''));
+          loadMine();
         }, function (err) {
           if (err.offline) {  // kept safe in the draft
             clear();
