@@ -270,3 +270,25 @@ def test_transition_table_is_the_one_the_engine_reads():
     assert all(rule.starts for move, rule in ORDER_MOVES.items() if move != OrderMove.place)
     assert {m for m, r in ORDER_MOVES.items() if "volunteer" in r.roles} == {
         OrderMove.take, OrderMove.finish}
+
+
+def test_escalate_due_command_sweeps_orders(town, api, volunteers, monkeypatch):
+    """``grid escalate-due`` (the cron job) hands an order whose time ran out to the
+    community, once."""
+    from sqlalchemy import update
+    from typer.testing import CliRunner
+
+    from grid.cli import app
+    from grid.people.models import Order
+
+    order_id = _order(api, town, town.tokens["grid_worker"]).json()["id"]
+    with town.svc.db.write() as session:  # its 24 hours are up
+        session.execute(update(Order).where(Order.id == order_id)
+                        .values(take_due_at=datetime.now(UTC) - timedelta(minutes=1)))
+    monkeypatch.setenv("GRID_DATABASE_URL", town.svc.settings.database_url)
+    out = CliRunner().invoke(app, ["escalate-due"])
+    assert out.exit_code == 0, out.output
+    assert f"orders escalated: 1 [{order_id}]" in out.output
+    assert "orders escalated: 0" in CliRunner().invoke(app, ["escalate-due"]).output
+    state = api.get(f"/api/v1/orders/{order_id}", headers=auth(town.tokens["community"]))
+    assert state.json()["state"] == "escalated"
