@@ -185,3 +185,26 @@ def test_topic_from_an_incident_cluster(town, api):
         "title": "x", "source": "incidents", "procedure": "yaan",
         "unit_codes": [town.buildings[2]], "incident_ids": ids})
     assert r.status_code == 403
+
+
+def test_public_notice_only_once_published_and_escaped(town, api):
+    """The public page answers 404 until the decision is published; what it shows is
+    escaped (a title with markup stays text) and carries no participant or minutes."""
+    r = _post(api, town.tokens["community"], "", {
+        "title": "<script>alert(1)</script>停车", "source": "monthly", "procedure": "yaan",
+        "source_ref": "停车难", "unit_codes": [town.buildings[1]]})
+    topic = TopicPublic.model_validate(r.json())
+    assert api.get(f"/public/topics/{topic.id}").status_code == 404
+    steps = BOOK.procedure("yaan").steps
+    for step in steps[:4]:
+        extra = ["task"] if "task" in step.does and "task" not in step.requires else []
+        for action in (step.requires or step.does[:1]) + extra:
+            topic = _act(api, town, topic, action, step)
+        topic = TopicPublic.model_validate(
+            _post(api, town.tokens["community"], f"/{topic.id}/advance").json())
+    page = api.get(f"/public/topics/{topic.id}")  # no token, no cookie
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    html = page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;停车" in html and "<script>alert" not in html
+    assert "空地改建口袋公园，物业负责日常维护" in html
+    assert "代表张三" not in html and "李四" not in html  # participants and minutes stay out

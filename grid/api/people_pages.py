@@ -59,6 +59,8 @@ def _common(svc, user) -> dict:
     book = svc.people.book
     lang = svc.settings.language
     return {"skills": [(s.code, s.label(lang)) for s in book.skills],
+            "skill_names": {s.code: s.label(lang) for s in book.skills},
+            "tz": ZoneInfo(svc.people.timezone),
             "kinds": {k.code: k.label(lang) for k in book.participant_kinds},
             "visit_categories": [(c.code, c.label(lang)) for c in book.visit_categories],
             "categories": [(c.code, c.label(lang)) for c in svc.categories.categories],
