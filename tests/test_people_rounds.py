@@ -201,3 +201,26 @@ def test_monthly_figures(town, api, walked):
     assert mine.coverage == pytest.approx(mine.buildings_covered / mine.buildings, abs=1e-4)
     assert api.get(f"/api/v1/people/figures?unit={helpers.STREET}&month={_month()}",
                    headers=auth(town.tokens["grid_worker"])).status_code == 403
+
+
+def test_monthly_review_puts_people_beside_the_three_rates(town, api, walked):
+    """The review row of the community holds its three rates (it has cases this month:
+    the visit filed one) and its people figures; the XLSX opens."""
+    import io
+
+    from openpyxl import load_workbook
+
+    params = f"unit={helpers.STREET}&month={_month()}"
+    r = api.get(f"/api/v1/people/review?{params}", headers=auth(town.tokens["street"]))
+    assert r.status_code == 200, r.text
+    rows = {row["community_code"]: row for row in r.json()}
+    mine = rows[town.community]
+    assert mine["rates_received"] >= 1 and 0 <= mine["rates_response"] <= 1
+    assert mine["rounds"] >= 1 and mine["buildings_covered"] >= 3
+    r = api.get(f"/api/v1/people/review?{params}&format=xlsx",
+                headers=auth(town.tokens["street"]))
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    headings = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert "rates_score" in headings and "coverage" in headings
+    assert api.get(f"/api/v1/people/review?{params}",
+                   headers=auth(town.tokens["party_org"])).status_code == 403

@@ -180,8 +180,9 @@ def figures_page(request: Request, svc: Svc, session: ReadSession, user: PageUse
     month = _month(svc, month)
     unit = user.scope_code or store.units(session, store.require_active_version(session).id,
                                           Level.street)[0].code
-    rows = figures.monthly(session, user, svc.people.rounds, unit, month, svc.people.timezone)
-    return render(request, "people_figures.html", user, rows=rows, month=month)
+    rows = figures.review(session, user, svc.people.rounds, unit, month, svc.people.timezone,
+                          svc.settings.rate_weights)
+    return render(request, "people_figures.html", user, rows=rows, month=month, unit=unit)
 
 
 class _Public:

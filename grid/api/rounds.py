@@ -4,11 +4,12 @@ coverage per grid, and the month's figures of the people in the loop: thin route
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, UploadFile
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession
+from grid.api.incidents import table
 from grid.api.people_schemas import (
     BatchBody,
     CoveragePublic,
@@ -124,3 +125,16 @@ def monthly_figures(svc: Svc, user: CurrentUser, session: ReadSession, unit: Uni
     next to the three rates."""
     rows = figures.monthly(session, user, svc.people.rounds, unit, month, svc.people.timezone)
     return [FiguresPublic.model_validate(r) for r in rows]
+
+
+@router.get("/people/review", summary="月度点评 the monthly review: three rates and people figures")
+def monthly_review(svc: Svc, user: CurrentUser, session: ReadSession, unit: UnitCode,
+                   month: Month, format: Literal["json", "csv", "xlsx"] = "json"):
+    """One row per community under ``unit``: the three rates (``rates_response``,
+    ``rates_resolution``, ``rates_satisfaction``, ``rates_score``, ``rates_rank`` …) next to
+    the month's orders, members, topics and round coverage; CSV or XLSX for the meeting."""
+    rows = figures.review(session, user, svc.people.rounds, unit, month, svc.people.timezone,
+                          svc.settings.rate_weights)
+    if format != "json":
+        return table(rows, f"review-{unit}-{month}", format)
+    return rows

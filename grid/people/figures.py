@@ -1,12 +1,13 @@
 """The month's figures of the people in the loop, per community, for the street office's
 monthly review next to the three rates (``grid.incidents.rates``): orders placed, taken,
 rated and the median time to take one; members registered and active; topics opened, decided
-and evaluated; rounds, visits and building coverage."""
+and evaluated; rounds, visits and building coverage. ``review`` puts them beside the three
+rates in one row per community."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from statistics import median
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
-from grid.incidents.rates import month_bounds
+from grid.incidents.rates import month_bounds, monthly_ranking
 from grid.people.common import STAFF, Actor, require_role, require_scope
 from grid.people.members import MemberState
 from grid.people.models import Member, Order, Topic
@@ -97,3 +98,21 @@ def monthly(session: Session, actor: Actor, rounds: Rounds, unit: str, month: st
             buildings=buildings, buildings_covered=covered,
             coverage=round(covered / buildings, 4) if buildings else 0.0))
     return result
+
+
+def review(session: Session, actor: Actor, rounds: Rounds, unit: str, month: str,
+           timezone: str, weights: dict[str, float]) -> list[dict]:
+    """The street office's monthly review per community: the three rates (响应率, 解决率,
+    满意率, score and rank, ``grid.incidents.rates``) next to the people figures above, one
+    row per community under ``unit``, in the ranking's order (communities with no case
+    last)."""
+    start, end = month_bounds(month, timezone)
+    ranking = monthly_ranking(session, "community", start, end, weights)
+    rated = {u.code: u.as_row() for u in ranking.units}
+    order = {code: i for i, code in enumerate(rated)}
+    rows = []
+    for figures in monthly(session, actor, rounds, unit, month, timezone):
+        three = rated.get(figures.community_code, {})
+        rows.append({**{f"rates_{k}": v for k, v in three.items() if k != "code"},
+                     **asdict(figures)})
+    return sorted(rows, key=lambda r: order.get(r["community_code"], len(order)))
