@@ -5,6 +5,7 @@ month's figures per community; and the refusals."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -224,3 +225,17 @@ def test_monthly_review_puts_people_beside_the_three_rates(town, api, walked):
     assert "rates_score" in headings and "coverage" in headings
     assert api.get(f"/api/v1/people/review?{params}",
                    headers=auth(town.tokens["party_org"])).status_code == 403
+
+
+def test_street_map_shows_coverage(town, api, walked):
+    """The street map carries a 本月走访覆盖 layer whose grid popup counts what the coverage
+    API counts."""
+    params = f"unit={town.community}&month={_month()}"
+    row = next(r for r in api.get(f"/api/v1/rounds/coverage?{params}",
+                                  headers=auth(town.tokens["community"])).json()
+               if r["grid_code"] == town.grid)
+    page = api.get(f"/maps/streets/{helpers.STREET}", headers=auth(town.tokens["street"]))
+    assert page.status_code == 200, page.text[:300]
+    # Folium writes the layer's name and properties as JSON (non-ASCII as \\u escapes).
+    for shown in ("本月走访覆盖", f"{row['covered']} / {row['buildings']}"):
+        assert shown in page.text or json.dumps(shown)[1:-1] in page.text, shown

@@ -59,6 +59,8 @@ class GridCoverage:
     rounds: int
     incidents: int
     workers: dict[str, int] = field(default_factory=dict)
+    #: The buildings covered (visited or walked past), for the street map's layer.
+    covered_codes: list[str] = field(default_factory=list)
 
 
 class Rounds:
@@ -203,42 +205,48 @@ class Rounds:
         visits per worker."""
         require_role(actor, WORKERS, "查看走访覆盖 see coverage")
         require_scope(actor, unit)
-        start, end = month_bounds(month, self.timezone)
         version = store.require_active_version(session).id
         grids = [g for g in store.units(session, version, Level.grid)
                  if g.code.startswith(unit) or unit.startswith(g.code)]
         if not grids:
             raise InvalidInput(f"{unit} 下没有网格 no grid under {unit}")
-        codes = [g.code for g in grids]
-        visits = session.scalars(select(Visit).where(
-            Visit.grid_code.in_(codes), Visit.visited_at >= start, Visit.visited_at < end)).all()
-        rounds = session.scalars(select(Round).where(
-            Round.grid_code.in_(codes), Round.started_at >= start, Round.started_at < end)).all()
-        by_grid_visits: dict[str, list[Visit]] = defaultdict(list)
-        for entry in visits:
-            by_grid_visits[entry.grid_code].append(entry)
-        by_grid_rounds: dict[str, list[Round]] = defaultdict(list)
-        for walk in rounds:
-            by_grid_rounds[walk.grid_code].append(walk)
-        result = []
-        for grid in grids:
-            buildings = store.units(session, version, Level.building, parent_code=grid.code)
-            visited = {v.building_code for v in by_grid_visits[grid.code]}
-            track = [p for walk in by_grid_rounds[grid.code] for b in walk.batches
-                     for p in b.points]
-            passed = _walked_past(buildings, track)
-            covered = visited | passed
-            workers: dict[str, int] = defaultdict(int)
-            for entry in by_grid_visits[grid.code]:
-                workers[entry.worker] += 1
-            result.append(GridCoverage(
-                grid_code=grid.code, grid_name=grid.name, buildings=len(buildings),
-                visited=len(visited), walked_past=len(passed), covered=len(covered),
-                share=round(len(covered) / len(buildings), 4) if buildings else 0.0,
-                visits=len(by_grid_visits[grid.code]), rounds=len(by_grid_rounds[grid.code]),
-                incidents=sum(1 for v in by_grid_visits[grid.code] if v.incident_id),
-                workers=dict(workers)))
-        return result
+        return grid_coverage(session, version, grids, month, self.timezone)
+
+
+def grid_coverage(session: Session, version_id: int, grids, month: str,
+                  timezone: str) -> list[GridCoverage]:
+    """The coverage of each of ``grids`` in ``month`` (no access check: the caller's)."""
+    start, end = month_bounds(month, timezone)
+    codes = [g.code for g in grids]
+    visits = session.scalars(select(Visit).where(
+        Visit.grid_code.in_(codes), Visit.visited_at >= start, Visit.visited_at < end)).all()
+    rounds = session.scalars(select(Round).where(
+        Round.grid_code.in_(codes), Round.started_at >= start, Round.started_at < end)).all()
+    by_grid_visits: dict[str, list[Visit]] = defaultdict(list)
+    for entry in visits:
+        by_grid_visits[entry.grid_code].append(entry)
+    by_grid_rounds: dict[str, list[Round]] = defaultdict(list)
+    for walk in rounds:
+        by_grid_rounds[walk.grid_code].append(walk)
+    result = []
+    for grid in grids:
+        buildings = store.units(session, version_id, Level.building, parent_code=grid.code)
+        visited = {v.building_code for v in by_grid_visits[grid.code]}
+        track = [p for walk in by_grid_rounds[grid.code] for b in walk.batches
+                 for p in b.points]
+        passed = _walked_past(buildings, track)
+        covered = visited | passed
+        workers: dict[str, int] = defaultdict(int)
+        for entry in by_grid_visits[grid.code]:
+            workers[entry.worker] += 1
+        result.append(GridCoverage(
+            grid_code=grid.code, grid_name=grid.name, buildings=len(buildings),
+            visited=len(visited), walked_past=len(passed), covered=len(covered),
+            share=round(len(covered) / len(buildings), 4) if buildings else 0.0,
+            visits=len(by_grid_visits[grid.code]), rounds=len(by_grid_rounds[grid.code]),
+            incidents=sum(1 for v in by_grid_visits[grid.code] if v.incident_id),
+            workers=dict(workers), covered_codes=sorted(covered)))
+    return result
 
 
 def _to_storage(points: list[tuple[float, float, float]], crs: str | None) -> list[list[float]]:
