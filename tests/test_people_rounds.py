@@ -239,3 +239,20 @@ def test_street_map_shows_coverage(town, api, walked):
     # Folium writes the layer's name and properties as JSON (non-ASCII as \\u escapes).
     for shown in ("本月走访覆盖", f"{row['covered']} / {row['buildings']}"):
         assert shown in page.text or json.dumps(shown)[1:-1] in page.text, shown
+
+
+def test_monthly_table_per_grid_worker(town, api, walked):
+    """The month per grid worker: their rounds and track points, visits, buildings and
+    households, incidents filed from the log; the coverage page shows it."""
+    params = f"unit={town.community}&month={_month()}"
+    r = api.get(f"/api/v1/rounds/workers?{params}", headers=auth(town.tokens["community"]))
+    assert r.status_code == 200, r.text
+    rows = {w["worker"]: w for w in r.json()}
+    mine = rows["网格员甲"]
+    visits = api.get(f"/api/v1/visits?{params}", headers=auth(town.tokens["community"])).json()
+    assert mine["visits"] == len([v for v in visits if v["worker"] == "网格员甲"])
+    assert mine["rounds"] >= 1 and mine["track_points"] >= 6 and mine["grids"] == [town.grid]
+    assert api.get(f"/api/v1/rounds/workers?{params}",
+                   headers=auth(town.tokens["grid_worker"])).status_code == 403
+    page = api.get(f"/people/coverage?month={_month()}", headers=auth(town.tokens["community"]))
+    assert page.status_code == 200 and "网格员甲" in page.text

@@ -36,6 +36,7 @@ from grid.people import figures
 from grid.people.common import STAFF
 from grid.people.members import MemberState
 from grid.people.orders import PLACERS
+from grid.people.rounds import worker_table
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
@@ -170,7 +171,9 @@ def coverage_page(request: Request, svc: Svc, session: ReadSession, user: PageUs
     unit = user.scope_code or store.units(session, store.require_active_version(session).id,
                                           Level.street)[0].code
     rows = svc.people.rounds.coverage(session, user, unit, month)
-    return render(request, "people_coverage.html", user, rows=rows, month=month)
+    workers = worker_table(session, user, unit, month, svc.people.timezone)
+    return render(request, "people_coverage.html", user, rows=rows, month=month,
+                  workers=workers)
 
 
 @router.get("/people/figures", response_class=HTMLResponse)

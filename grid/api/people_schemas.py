@@ -410,3 +410,14 @@ class FiguresPublic(Public):
     buildings: int
     buildings_covered: int
     coverage: float
+
+
+class WorkerMonthPublic(Public):
+    worker: str
+    grids: list[str]
+    rounds: int
+    track_points: int
+    visits: int
+    buildings_visited: int
+    households: int
+    incidents: int

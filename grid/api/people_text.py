@@ -149,6 +149,8 @@ PEOPLE_WORDS: dict[str, dict[str, str]] = {
     "rates_response": {"zh": "响应率", "en": "Response"},
     "rates_resolution": {"zh": "解决率", "en": "Resolution"},
     "rates_satisfaction": {"zh": "满意率", "en": "Satisfaction"},
+    "worker_month": {"zh": "网格员月度走访", "en": "The month per grid worker"},
+    "households": {"zh": "走访户数", "en": "Households"},
     "submit": {"zh": "提交", "en": "Submit"},
     "saved": {"zh": "已保存", "en": "Saved"},
     "none": {"zh": "无", "en": "None"},

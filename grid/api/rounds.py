@@ -19,10 +19,12 @@ from grid.api.people_schemas import (
     VisitCreate,
     VisitIncidentBody,
     VisitPublic,
+    WorkerMonthPublic,
 )
 from grid.errors import InvalidInput
 from grid.people import figures
 from grid.people.models import Round
+from grid.people.rounds import worker_table
 
 router = APIRouter(prefix="/api/v1", tags=["rounds"])
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
@@ -81,6 +83,16 @@ def coverage(svc: Svc, user: CurrentUser, session: ReadSession, unit: UnitCode,
     buildings, with visits per grid worker."""
     return [CoveragePublic.model_validate(row)
             for row in svc.people.rounds.coverage(session, user, unit, month)]
+
+
+@router.get("/rounds/workers", response_model=list[WorkerMonthPublic],
+            summary="网格员月度走访 the month per grid worker")
+def workers(svc: Svc, user: CurrentUser, session: ReadSession, unit: UnitCode,
+            month: Month) -> list[WorkerMonthPublic]:
+    """Per grid worker under ``unit``: rounds, track points, visits, buildings and households
+    visited, incidents filed from the log."""
+    rows = worker_table(session, user, unit, month, svc.people.timezone)
+    return [WorkerMonthPublic.model_validate(r) for r in rows]
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic, summary="一次走访 one round")

@@ -213,6 +213,51 @@ class Rounds:
         return grid_coverage(session, version, grids, month, self.timezone)
 
 
+@dataclass
+class WorkerMonth:
+    """One grid worker's month of rounds (the monthly table per grid worker)."""
+
+    worker: str
+    grids: list[str]
+    rounds: int
+    track_points: int
+    visits: int
+    buildings_visited: int
+    households: int
+    incidents: int
+
+
+def worker_table(session: Session, actor: Actor, unit: str, month: str,
+                 timezone: str) -> list[WorkerMonth]:
+    """Per grid worker with rounds or visits under ``unit`` in ``month``: rounds and track
+    points, visits, distinct buildings and households, incidents filed from entries."""
+    require_role(actor, STAFF, "查看网格员月度走访 see the workers' table")
+    require_scope(actor, unit)
+    start, end = month_bounds(month, timezone)
+    visits = session.scalars(select(Visit).where(
+        Visit.grid_code.startswith(unit), Visit.visited_at >= start, Visit.visited_at < end))
+    rounds = session.scalars(select(Round).where(
+        Round.grid_code.startswith(unit), Round.started_at >= start, Round.started_at < end))
+    table: dict[str, dict] = defaultdict(lambda: {"grids": set(), "rounds": 0, "points": 0,
+                                                 "visits": [], "incidents": 0})
+    for walk in rounds:
+        row = table[walk.worker]
+        row["grids"].add(walk.grid_code)
+        row["rounds"] += 1
+        row["points"] += walk.points
+    for entry in visits:
+        row = table[entry.worker]
+        row["grids"].add(entry.grid_code)
+        row["visits"].append(entry)
+        row["incidents"] += 1 if entry.incident_id else 0
+    return [WorkerMonth(
+        worker=name, grids=sorted(row["grids"]), rounds=row["rounds"],
+        track_points=row["points"], visits=len(row["visits"]),
+        buildings_visited=len({v.building_code for v in row["visits"]}),
+        households=len({(v.building_code, v.household) for v in row["visits"] if v.household}),
+        incidents=row["incidents"]) for name, row in sorted(table.items())]
+
+
 def grid_coverage(session: Session, version_id: int, grids, month: str,
                   timezone: str) -> list[GridCoverage]:
     """The coverage of each of ``grids`` in ``month`` (no access check: the caller's)."""
