@@ -261,6 +261,20 @@ def test_visit_becomes_incident_and_offline_round_is_sent(town, server, browser,
     case = api.get(f"/api/v1/incidents/{incident_id}",
                    headers=auth(town.tokens["grid_worker"])).json()
     assert case["building_code"] == town.buildings[4] and "楼道灯" in case["description"]
+    # The community turns that incident into an order at the desk (事件转订单).
+    desk = Opened(browser, server, town.tokens["community"], "/people/orders", **DESK)
+    form = desk.page.locator("#from-incident")
+    form.locator("#from-incident-id").fill(str(incident_id))
+    form.locator("input[name=title]").fill("志愿者陪护摔倒老人")
+    form.locator("input[name=needed_at]").fill(_local(datetime.now(UTC) + timedelta(hours=4)))
+    form.locator("input[name=skills][value=elderly]").check()
+    desk.page.click("#from-incident-send")
+    desk.page.wait_for_load_state("networkidle")
+    linked = api.get(f"/api/v1/orders?incident={incident_id}",
+                     headers=auth(town.tokens["community"])).json()
+    assert [o["link"] for o in linked] == ["from_incident"]
+    expect(desk.page.locator(f"#order-{linked[0]['id']}")).to_contain_text("志愿者陪护摔倒老人")
+    desk.close("order-from-incident")
     # A round: positions recorded, the network drops before the batch goes, it is kept and
     # sent when the network returns.
     page.click("#round-start")

@@ -151,6 +151,7 @@ PEOPLE_WORDS: dict[str, dict[str, str]] = {
     "rates_satisfaction": {"zh": "满意率", "en": "Satisfaction"},
     "worker_month": {"zh": "网格员月度走访", "en": "The month per grid worker"},
     "households": {"zh": "走访户数", "en": "Households"},
+    "from_incident": {"zh": "事件转订单", "en": "Turn an incident into an order"},
     "submit": {"zh": "提交", "en": "Submit"},
     "saved": {"zh": "已保存", "en": "Saved"},
     "none": {"zh": "无", "en": "None"},

@@ -3,7 +3,8 @@
  * page (or goes to data-next). Field names may be dotted paths ("counts.满意",
  * "votes.0.votes_for"); data-type says int / float / datetime / csv; checkboxes sharing a
  * name make a list; an empty field marked data-optional is left out; a file input is uploaded
- * first (POST /api/v1/incidents/attachments) and its id added to "attachments".
+ * first (POST /api/v1/incidents/attachments) and its id added to "attachments"; "{name}" in
+ * data-path is replaced by that field's value (and the field left out of the body).
  * The round recorder keeps GPS batches in localStorage until the server has them, so a round
  * walked offline is sent when the network returns (a batch sent twice is stored once). */
 (function () {
@@ -80,7 +81,13 @@
     upload(form).then(function (ids) {
       var body = collect(form);
       if (ids.length) body.attachments = ids;
-      return api(form.dataset.path, {method: 'POST', json: body});
+      // "{name}" in the path takes that field's value (e.g. the incident an order comes from).
+      var path = form.dataset.path.replace(/\{(\w+)\}/g, function (_, key) {
+        var value = body[key];
+        delete body[key];
+        return encodeURIComponent(value);
+      });
+      return api(path, {method: 'POST', json: body});
     }).then(function (answer) {
       status(form, window.GridApp.t('saved'));
       var next = form.dataset.next;
