@@ -443,10 +443,13 @@ def user_link(
 
 @app.command("escalate-due")
 def escalate_due() -> None:
-    """Move every overdue incident up one level (safe to run concurrently)."""
+    """Move every overdue incident up one level, and hand every order nobody took in time
+    to its community (safe to run concurrently)."""
     svc = _services()
     moved = svc.ladder.escalate_due(svc.db)
     console.print(f"已上报 escalated: {len(moved)}" + (f" {moved}" if moved else ""))
+    orders = svc.people.orders.escalate_due(svc.db)
+    console.print(f"订单转社区 orders escalated: {len(orders)}" + (f" {orders}" if orders else ""))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ def demo_users(svc: Services, grid_code: str) -> list[DemoUser]:
         DemoUser(f"网格员{grid_code[-3:]}", "grid_worker", grid_code, None),
         DemoUser("城管执法队", "department", DEMO_STREET[:6], "城管执法"),
         DemoUser("住建委", "department", DEMO_STREET[:6], "住建"),
+        # issue 14: an in-service Party member living in the community, and a workplace
+        # Party organisation stationed in the street (驻区单位).
+        DemoUser("在职党员李明", "volunteer", community, None),
+        DemoUser("区卫健委党委", "party_org", DEMO_STREET, "区卫健委党委"),
     ]
     with svc.db.write() as session:
         for user in wanted:

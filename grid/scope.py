@@ -37,6 +37,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from grid.errors import Forbidden
 
+#: Roles that work cases (grid.users.CASE_ROLES, and the system): the rest — in-service Party
+#: members volunteering, workplace Party organisations (issue 14) — see no incident at all.
+CASE_ROLE_NAMES = frozenset({"admin", "system", "gis", "street", "community", "grid_worker",
+                             "department"})
 #: Roles that see the whole city whatever their scope code.
 EVERYWHERE_ROLES = frozenset({"admin", "system"})
 #: Roles that work with residents face to face: personal contacts in their line are shown.
@@ -90,6 +94,8 @@ class Scope:
         """SQL: the incidents this scope may see (``Incident`` columns)."""
         from grid.incidents.models import Incident, Summons
 
+        if self.role not in CASE_ROLE_NAMES:
+            return false()
         clause = self.codes(Incident.grid_code)
         if self.role == "department":
             clause = and_(clause, Incident.summonses.any(Summons.department == self.department))
@@ -97,7 +103,7 @@ class Scope:
 
     def sees(self, incident) -> bool:
         """Whether this scope may see ``incident`` (the Python twin of :meth:`incidents`)."""
-        if not self.covers(incident.grid_code):
+        if self.role not in CASE_ROLE_NAMES or not self.covers(incident.grid_code):
             return False
         if self.role == "department":
             return any(s.department == self.department for s in incident.summonses)

@@ -8,6 +8,8 @@ from grid.incidents.calendar import HolidaySchedule, WorkCalendar
 from grid.incidents.categories import load_categories
 from grid.incidents.ladder import Ladder
 from grid.overlays.match import OverlayDirectory
+from grid.people.config import load_people
+from grid.people.service import People
 from grid.settings import Settings
 from grid.spatial.locator import LocatorCache
 from grid.spatial.places import PlaceDirectory
@@ -37,6 +39,8 @@ class Services:
         self.gazetteers = GazetteerCache()
         self.tokens = TokenCache(settings.token_cache_seconds)
         self.places = PlaceDirectory(self.db, self.locators, settings.locate_cache_seconds)
+        self.people = People(load_people(settings.people_file), self.ladder, self.gazetteers,
+                             settings.pii_key, settings.work_timezone)
 
     def close(self) -> None:
         """Release pooled connections."""

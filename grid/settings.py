@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     #: the loader path, so the bare module name works.
     spatialite_library: str = "mod_spatialite"
     categories_file: Path = PACKAGE_DATA / "categories.yaml"
+    #: Skills, order offering, 民情 categories and deliberation procedures (issue 14).
+    people_file: Path = PACKAGE_DATA / "people.yaml"
     code_widths: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CODE_WIDTHS))
     #: Boundary loads of at least this many rows get their own partition of ``unit`` on PostGIS:
     #: COPYed into an unindexed table, its indexes built once, attached at the end of the load

@@ -31,6 +31,17 @@ class Role(StrEnum):
     community = "community"
     grid_worker = "grid_worker"
     department = "department"
+    #: An in-service Party member (在职党员) serving where they live; scoped to that community.
+    volunteer = "volunteer"
+    #: A workplace Party organisation (单位党组织); ``department`` holds its name. Sees its own
+    #: members' service counts and hours, never residents' data.
+    party_org = "party_org"
+
+
+#: Roles that work cases and residents inside their scope. Volunteers and workplace Party
+#: organisations (issue 14) see neither: only orders offered to them, or their members' counts.
+CASE_ROLES = frozenset({Role.admin, Role.gis, Role.street, Role.community, Role.grid_worker,
+                        Role.department})
 
 
 class User(Base):
@@ -72,6 +83,9 @@ def add_user(
         raise InvalidInput("非管理员必须指定范围 a non-admin user needs --scope CODE")
     if role == Role.department and not department:
         raise InvalidInput("部门用户必须指定部门 a department user needs --department NAME")
+    if role == Role.party_org and not department:
+        raise InvalidInput("单位党组织用户必须指定组织名称 a party_org user needs --department "
+                           "ORGANISATION")
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise InvalidInput(f"用户已存在 user '{name}' already exists")
     token = secrets.token_urlsafe(32)

@@ -35,6 +35,7 @@ from grid.overlays.store import local_day
 from grid.scope import Scope
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map
+from maps.coverage import coverage_layer
 from maps.layers import IncidentLayer, LazyUnitLayer, Panel, UnitSearch
 from maps.overlays import add_overlay_layers
 from maps.safe import html_props
@@ -406,6 +407,9 @@ def area_map(
     payload = incident_payload(incidents, categories, lookup, lang, shift, now,
                                settings.work_timezone)
     IncidentLayer(clusters, heat, payload, settings.static_url).add_to(fmap)
+    if not overview:  # issue 14: buildings visited or walked past this month, per grid
+        coverage_layer(session, settings, version_id, grids, lang, shift, now,
+                       lambda shape: _geometry(shape, shift, TOLERANCE[False])).add_to(fmap)
     UnitSearch([street_json, community_json, grid_json], t("search", lang)).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.add_child(Panel(legend(lang, grid_bins if not overview else bins, shade)))

@@ -29,6 +29,7 @@ from grid.api.deps import public_scope
 from grid.api.desk import router as desk_router
 from grid.api.deskweb import router as desk_pages
 from grid.api.errors import add_exception_handlers
+from grid.api.people_routes import PEOPLE_ROUTERS
 from grid.api.web import SecurityHeaders
 from grid.services import Services
 from grid.settings import Settings
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gis.router)
     app.include_router(desk_router)
     app.include_router(desk_pages)
+    for router in PEOPLE_ROUTERS:  # issue 14: members, orders, deliberation, rounds, pages
+        app.include_router(router)
     app.include_router(signin.router)
     app.include_router(workbench.router)
     app.include_router(overlays.router)

@@ -27,7 +27,7 @@ from grid.hierarchy import store
 from grid.residents.models import Resident
 from grid.residents.pii import Protector, mask_name
 from grid.tables import csv_text
-from grid.users import Role, User
+from grid.users import CASE_ROLES, Role, User
 
 PII_ROLES = frozenset({Role.admin.value, Role.street.value, Role.community.value,
                        Role.grid_worker.value})
@@ -59,7 +59,9 @@ def may_see_clear(user: User, code: str) -> bool:
 
 
 def require_scope(user: User, code: str) -> None:
-    """Forbidden unless ``code`` is in the user's scope."""
+    """Forbidden unless ``code`` is in the user's scope (and the role sees residents)."""
+    if user.role not in CASE_ROLES:
+        raise Forbidden(f"角色 {user.role} 不能查看居民 role {user.role} may not see residents")
     if not user.covers(code):
         raise Forbidden(f"单元 {code} 不在您的管辖范围内 unit {code} is outside your scope")
 
