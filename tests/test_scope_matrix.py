@@ -150,6 +150,15 @@ def _values(w: World, role: str, side: str) -> dict[str, Any]:
         "segment_code": "S001", "tier": 3, "name": "scope test", "phone": "12345678",
         "role": "楼栋长", "part": "", "kind": "", "party_org": "", "resources": [],
         "stationed_units": [], "on": None, "street_code": w.street,
+        # people in the loop (members, orders, deliberation, grid rounds)
+        "workplace_org": "scope test org", "member_id": 1, "move": "confirm",
+        "needed_at": "2026-12-10T09:00:00+08:00", "order_id": 1, "hours": 1.0, "radius_m": 1000,
+        "procedure": "haidian", "unit_codes": [community], "participants": [],
+        "held_at": "2026-12-03T10:00:00+08:00", "minutes": "scope test", "text": "scope test",
+        "votes": [], "chosen": 1, "decision": "scope test", "counts": {"满意": 1},
+        "grid_code": community + "001", "client_key": "scopetest01",
+        "started_at": "2026-12-03T09:00:00+08:00", "round_id": 1, "seq": 0, "points": [],
+        "heard": "scope test", "visit_id": 1,
     }
 
 
@@ -209,6 +218,14 @@ def _multipart(path: str, w: World, values: dict[str, Any], out: bool) -> dict[s
                          "coordinates": [[lon - 1e-4, lat], [lon + 1e-4, lat]]}}]}
         return {"files": {"file": ("s.geojson", json.dumps(line).encode(),
                                    "application/geo+json")}, "data": {"commit": "false"}}
+    if path.endswith("/rounds/gpx"):  # a one-point track in the caller's area
+        lon, lat = w.b_point if out else w.a_point
+        gpx = (f'<?xml version="1.0"?><gpx version="1.1" creator="t" '
+               f'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+               f'<trkpt lat="{lat}" lon="{lon}"><time>2026-12-03T01:00:00Z</time></trkpt>'
+               f'</trkseg></trk></gpx>').encode()
+        return {"files": {"file": ("r.gpx", gpx, "application/gpx+xml")},
+                "data": {"grid_code": (w.b if out else w.a) + "001"}}
     raise AssertionError(f"add a multipart body for {path}")
 
 
