@@ -221,7 +221,7 @@ class ChunkWriter:
     def write(self, frame: pd.DataFrame) -> None:
         """Append one chunk."""
         if self.kind == "csv":
-            # pyarrow's CSV writer is ~10× pandas' to_csv, which dominated a placement run.
+            # pyarrow's CSV writer, not pandas' to_csv, which dominated a placement run.
             import pyarrow as pa
             import pyarrow.csv as pacsv
 

@@ -147,7 +147,8 @@ async def locate(
     svc: Services = request.app.state.services
     lon, lat = storage_point(lon, lat, crs)
     # The hot path: the active version answered from memory (grid.spatial.places), on the
-    # event loop (~0.1 ms). Anything that needs the database goes to the thread pool.
+    # event loop (no database, no thread hop). Anything that needs the database goes to the
+    # thread pool.
     if version is None and svc.places.ready and svc.overlays.fresh:
         return fields.location(scope, with_overlays(svc, svc.places.locate(lon, lat), on))
     return fields.location(scope, await run_in_threadpool(_locate_from_db, svc, lon, lat,

@@ -90,7 +90,7 @@ class Locator:
     def from_db(cls, session: Session, version_id: int) -> Locator:
         """Build the index of every spatial level of ``version_id``."""
         # Codes and WKB in one plain query per level, parsed in one call: loading Unit
-        # objects through the ORM took 26 of 37 s for a city's 1,000,000 buildings.
+        # objects through the ORM took most of the build time at city scale.
         levels = {level: LevelIndex(*store.level_shapes(session, version_id, level))
                   for level in SPATIAL_LEVELS}
         return cls(version_id, levels)

@@ -342,7 +342,7 @@ def parents_and_inside(geoms: np.ndarray, ok: np.ndarray, parent_codes: Sequence
     alone = count[child] == 1
     one, its = child[alone], parent[alone]
     # the prepared geometry must be the predicate's first argument for GEOS to use it:
-    # covers(parent, child), not covered_by(child, parent) (200,000 buildings: 0.01 s, 0.23 s)
+    # covers(parent, child), not covered_by(child, parent): the prepared parent is reused
     covered = shapely.covers(parent_geoms[its], geoms[index[one]])
     found[index[one[covered]]] = codes[its[covered]]
     inside[index[one[covered]]] = True

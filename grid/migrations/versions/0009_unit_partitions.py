@@ -1,13 +1,13 @@
 """The unit table as a partitioned table, one partition per large load (PostGIS).
 
-Why: a load of 200,000 buildings COPYed into ``unit`` paid for its five indexes row by row —
-1.3–1.9 s of the server's time, of which the heap itself was 0.4 s (same rows, same server,
-indexes dropped one at a time). Building the same indexes once over the finished rows is far
-cheaper (a sorted GiST build in particular), which is what ``ogr2ogr`` does with a new table.
+Why: a large load COPYed into ``unit`` paid for its five indexes row by row, and that was most
+of the server's time for it. Building the same indexes once over the finished rows is far
+cheaper (a sorted GiST build in particular), which is what ``ogr2ogr`` does with a new table
+(``benchmarks/load_bench.py`` prints both loads and the old shared-partition path side by side).
 Here a large load (``GRID_LOAD_PARTITION_ROWS``, default 20,000 rows) COPYs its rows into a
 new, unindexed table ``unit_b<N>`` and attaches it as partition ``batch = N`` at the end of the
-write, still inside the load's transaction: PostgreSQL builds the partition's indexes in bulk
-(measured: COPY 0.33 s + ATTACH 0.46 s, against 1.27–1.87 s into the indexed table). A load that
+write, still inside the load's transaction: PostgreSQL builds the partition's indexes in bulk.
+A load that
 fails or is rolled back leaves no table behind (DDL is transactional in PostgreSQL). Everything
 else — small loads, reparenting, edits — writes through ``unit`` into partition ``unit_b0``.
 
