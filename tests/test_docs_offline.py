@@ -3,16 +3,12 @@ from the package, and the operations are listed. Driven in Debian's headless Chr
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from urllib.parse import urlparse
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
-from grid.api.app import create_app
+from tests.conftest import served
 
 pytestmark = pytest.mark.browser
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -21,20 +17,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 @pytest.fixture(scope="module")
 def base(demo):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(demo.settings), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served(demo.settings) as url:
+        yield url
 
 
 def _open(base: str, path: str, ready: str) -> tuple[list[str], list[str], str]:

@@ -5,17 +5,12 @@ through the page, with no request leaving the machine."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from urllib.parse import urlparse
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
-from grid.api.app import create_app
-from tests.conftest import auth, sign_in
+from tests.conftest import auth, served, sign_in
 
 pytestmark = pytest.mark.browser
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,20 +22,8 @@ SIZES = {"desk": {"viewport": {"width": 1440, "height": 900}},
 
 @pytest.fixture(scope="module")
 def server(demo):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(demo.settings), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(demo.settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from grid.errors import Forbidden, InvalidInput, NotFound
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.incidents.ladder import Actor  # the one actor protocol, shared with the ladder
 from grid.residents.pii import Protector, mask_phone, normalize_phone
 from grid.spatial.crs import to_metres
 
@@ -19,16 +19,6 @@ from grid.spatial.crs import to_metres
 STAFF = frozenset({"community", "street", "admin"})
 #: Roles that see residents' contact details in clear inside their scope.
 CLEAR_ROLES = frozenset({"community", "street", "admin", "grid_worker"})
-
-
-class Actor(Protocol):
-    """A ``grid.users.User`` or the system's sweep."""
-
-    name: str
-    role: str
-    department: str | None
-
-    def covers(self, code: str | None) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ cheaper (a sorted GiST build in particular), which is what ``ogr2ogr`` does with
 Here a large load (``GRID_LOAD_PARTITION_ROWS``, default 20,000 rows) COPYs its rows into a
 new, unindexed table ``unit_b<N>`` and attaches it as partition ``batch = N`` at the end of the
 write, still inside the load's transaction: PostgreSQL builds the partition's indexes in bulk.
-A load that fails or is rolled back leaves no table behind (DDL is transactional in PostgreSQL). Everything
-else — small loads, reparenting, edits — writes through ``unit`` into partition ``unit_b0``.
+A load that fails or is rolled back leaves no table behind (DDL is transactional in
+PostgreSQL). Everything else — small loads, reparenting, edits — writes through ``unit`` into
+partition ``unit_b0``.
 
 Nothing that reads ``unit`` changes: the partitioned table has the same name and columns plus
 ``batch``, which the application never reads (the ORM model does not declare it). Trade-offs:
