@@ -120,7 +120,12 @@ def test_trend_has_one_point_per_month_and_none_without_cases(desk):
                               shift_month(month, 1, "Asia/Shanghai"), month]
     street = body["series"][DEMO_STREET]
     assert [p["received"] for p in street] == [0, 1, 4]
-    assert street[0]["score"] is None and street[-1]["score"] is not None
+    # No case two months ago: no rate at all. This month: cases received, so response and
+    # resolution rates, but none rated yet, so no satisfaction rate and no score
+    # (grid.incidents.rates: nothing to divide by is no rate, not 100 %).
+    assert street[0]["score"] is None and street[0]["response"] is None
+    assert street[-1]["response"] is not None and street[-1]["resolution"] is not None
+    assert street[-1]["satisfaction"] is None and street[-1]["score"] is None
     assert body["names"][DEMO_STREET] != DEMO_STREET
 
 
