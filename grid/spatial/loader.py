@@ -335,8 +335,9 @@ def _check_coordinates(geoms: gpd.array.GeometryArray, path: Path, whole: bool =
 def _check_in_china(geoms: gpd.array.GeometryArray, path: Path, crs_used: str) -> None:
     bounds = shapely.total_bounds(np.asarray(geoms))
     if not np.isfinite(bounds).all():
-        if shapely.is_empty(np.asarray(geoms)).all():
-            return
+        shapes = np.asarray(geoms)
+        if (shapely.is_missing(shapes) | shapely.is_empty(shapes)).all():
+            return  # nothing to place: the validator reports the empty rows
         raise LoadError(f"{path.name}: 坐标无法转换 coordinates cannot be transformed from "
                         f"{crs_used}")
     west, south, east, north = CHINA_BOUNDS
