@@ -156,7 +156,12 @@ def read_source(
         mapping = {**read_field_yaml(fields_file), **{k: v for k, v in mapping.items() if v}}
         how = "yaml"
     if level == Level.resident_group:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8")
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
+                                encoding=encoding or "utf-8")
+        except (UnicodeDecodeError, LookupError, ValueError, pd.errors.ParserError) as exc:
+            # EmptyDataError is a ValueError; LookupError: an unknown --encoding
+            raise LoadError(f"无法读取 cannot read {path.name}: {exc}") from exc
         fields = guess_fields(list(frame.columns), level, how=how, **mapping)
         return _rename(frame, fields), Source("UTF-8", "", fields.describe())
     frame, geometry_raw, source = _read_raw(path, level, mapping, how, crs, layer, encoding)
