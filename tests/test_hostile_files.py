@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from grid.api.app import create_app
 from grid.cli import app
+from grid.errors import LoadError
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.spatial.loader import load_boundaries
@@ -171,3 +172,18 @@ def test_z_and_m_are_dropped_with_a_warning(empty, tmp_path, wkt):
         codes, geoms = store.level_shapes(session, report.version_id, Level.street)
     assert list(codes) == ["110105001"]
     assert not shapely.has_z(geoms[0]) and not shapely.has_m(geoms[0])
+
+
+@pytest.mark.parametrize(("content", "name", "expected"), [
+    (b"PK\x05\x06" + b"\x00" * 18, "groups.zip", "resident groups load from a CSV"),
+    (b"", "groups.csv", "empty"),
+    ("编码,名称\n1,和平".encode("gb18030"), "groups.csv", "cannot read"),
+    (b'code,name,building_code\n"1,2\n', "groups.csv", "cannot read"),
+])
+def test_broken_resident_group_tables_are_refused_with_a_message(empty, tmp_path, content,
+                                                                 name, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError) as refused:
+        load_boundaries(empty.db, path, Level.resident_group)
+    _clear(refused.value.message, expected)

@@ -92,6 +92,9 @@ def readable(path: str | Path, *, max_bytes: int, max_ratio: float,
     if kind == "csv" and not tabular:
         raise LoadError(f"{path.name}: 文本表格没有几何，只有居民小组可用 CSV a CSV has no "
                         "geometry: only resident groups load from one")
+    if tabular and kind != "csv":
+        raise LoadError(f"{path.name}: 居民小组应为 CSV 表格 resident groups load from a CSV "
+                        "(code, name, building_code)")
     if kind == "shp":
         _check_shapefile_parts(path.parent, [p.name for p in path.parent.iterdir()],
                                stem=path.stem)

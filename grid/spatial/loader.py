@@ -172,7 +172,12 @@ def read_source(
         mapping = {**read_field_yaml(fields_file), **{k: v for k, v in mapping.items() if v}}
         how = "yaml"
     if level == Level.resident_group:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8")
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
+                                encoding=encoding or "utf-8")
+        except (UnicodeDecodeError, LookupError, ValueError, pd.errors.ParserError) as exc:
+            # EmptyDataError is a ValueError; LookupError: an unknown --encoding
+            raise LoadError(f"无法读取 cannot read {path.name}: {exc}") from exc
         fields = guess_fields(list(frame.columns), level, how=how, **mapping)
         return _rename(frame, fields), Source(
             "UTF-8", "", fields.describe(),
@@ -354,8 +359,9 @@ def _check_coordinates(geoms: gpd.array.GeometryArray, path: Path, whole: bool =
 def _check_in_china(geoms: gpd.array.GeometryArray, path: Path, crs_used: str) -> None:
     bounds = shapely.total_bounds(np.asarray(geoms))
     if not np.isfinite(bounds).all():
-        if shapely.is_empty(np.asarray(geoms)).all():
-            return
+        shapes = np.asarray(geoms)
+        if (shapely.is_missing(shapes) | shapely.is_empty(shapes)).all():
+            return  # nothing to place: the validator reports the empty rows
         raise LoadError(f"{path.name}: 坐标无法转换 coordinates cannot be transformed from "
                         f"{crs_used}")
     west, south, east, north = CHINA_BOUNDS

@@ -175,10 +175,12 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
             None, _point(geoms[i])))
     control = names.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool, na_value=False)
     for i in np.flatnonzero(control):
+        nul = "\x00" in names.iat[i]  # PostgreSQL cannot store it; tabs and breaks it can
         problems.append(Problem(
-            "control_characters", ERROR, [codes.iat[i]],
-            f"{codes.iat[i]}: 名称含控制字符 name holds control characters (NUL, tab, line "
-            f"breaks …): {names.iat[i][:60]!r}", None, _point(geoms[i])))
+            "control_characters", ERROR if nul else WARNING, [codes.iat[i]],
+            f"{codes.iat[i]}: 名称含控制字符 name holds control characters "
+            f"({'NUL' if nul else 'tab, line break …'}): {names.iat[i][:60]!r}", None,
+            _point(geoms[i])))
     for i in _garbled_rows(names):
         problems.append(Problem(
             "garbled_name", ERROR, [codes.iat[i]],

@@ -147,8 +147,9 @@ def corpus(folder: Path) -> list[tuple[str, Path, str]]:
         _feature("110105001", "甲", SQUARE), _feature("110105001", "乙", SQUARE)]))
     add("bowtie.geojson", "", _geojson([_feature("110105001", "蝴蝶", [[
         [116.40, 39.90], [116.41, 39.91], [116.41, 39.90], [116.40, 39.91], [116.40, 39.90]]])]))
-    add("control_chars_in_name.geojson", "control characters", _geojson([
-        _feature("110105001", "名\u0007\n字", SQUARE)]))
+    add("null_geometry.geojson", "", _geojson([
+        {"type": "Feature", "properties": {"code": "110105001", "name": "无形"},
+         "geometry": None}]))
     add("huge_name.geojson", "", _geojson([_feature("110105001", "长" * 100_000, SQUARE)]))
     add("points_not_polygons.geojson", "", _geojson([
         _feature("110105001", "点", [116.4, 39.9], "Point")]))
