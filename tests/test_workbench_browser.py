@@ -298,3 +298,36 @@ def test_access_log_never_holds_a_token(demo, tokens, client, backend):
         [c for c in cookies if len(c) > 20]
     assert secrets and not [s for s in secrets if s in log]
     assert "token=" not in log
+
+
+def test_refusal_shown_in_the_page_language(demo, tokens, client, backend):
+    """A move the server refuses (a merge into a case that does not exist) is explained on
+    the page in the page's one language."""
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        spot = store.shape_of(store.get_unit(session, version, tokens["first_grid"])) \
+            .representative_point()
+    r = client.post("/api/v1/incidents", headers=auth(tokens["street"]),
+                    json={"lon": spot.x, "lat": spot.y, "category": "Z003"})
+    incident = r.json()["id"]
+    with served(demo.settings) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            for lang in ("en", "zh"):
+                person = Person(browser, base, tokens["community"], PHONE)
+                person.page.goto(f"{base}/work/incidents/{incident}?lang={lang}")
+                person.page.click("#move-merge")
+                person.page.fill("#form-merge input[name=into]", "99999999")
+                person.page.click("#form-merge button.confirm")
+                error = person.page.locator("#move-error")
+                error.wait_for(state="visible")
+                person.page.wait_for_function(
+                    "() => !document.getElementById('move-error').textContent.endsWith('…')")
+                text = error.inner_text()
+                if lang == "en":
+                    assert "not found" in text and not re.search("[\u4e00-\u9fff]", text)
+                else:
+                    assert "不存在" in text and not re.search("[A-Za-z]", text), text
+                person.done()
+        finally:
+            browser.close()
