@@ -4,7 +4,6 @@ ladder grid → community → street → each summoned department, and the audit
 from __future__ import annotations
 
 import math
-from html import escape
 from zoneinfo import ZoneInfo
 
 import folium
@@ -20,6 +19,7 @@ from grid.incidents.models import Incident
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map, shift_geometry
 from maps.layers import Panel
+from maps.safe import html_text, render_template
 from maps.text import (
     ACTIONS,
     LADDER,
@@ -36,36 +36,32 @@ HIGHLIGHT = {"color": "#d7301f", "weight": 4, "fillColor": "#fc8d59", "fillOpaci
 
 
 def _outline(geom, style: dict, name: str, class_name: str) -> folium.GeoJson:
-    """A polygon outline with a CSS class the browser tests (and stylesheets) can find."""
+    """A polygon outline with a CSS class the browser tests (and stylesheets) can find; its
+    tooltip shows the unit's name as text (``maps.safe``: Folium inserts it as HTML)."""
     return folium.GeoJson(
         {"type": "Feature", "geometry": geom.__geo_interface__,
-         "properties": {"name": name}},
+         "properties": {"name": html_text(name)}},
         style_function=lambda _f, s={**style, "className": class_name}: s,
-        tooltip=name,
+        tooltip=html_text(name),
     )
 
 
 def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo) -> Panel:
-    """The audit trail as a panel beside the map: who, when, from which level to which, why."""
-    head = "".join(f"<th>{t(k, lang)}</th>" for k in (
-        "time", "action", "actor", "from_to", "departments", "reason"))
-    rows = "".join(
-        f'<tr class="audit-step"><td>{s.at.astimezone(tz):%Y-%m-%d %H:%M}</td>'
-        f"<td>{escape(word(ACTIONS, s.action, lang))}</td>"
-        f"<td>{escape(s.actor)}{escape(aside(word(ROLES, s.actor_role, lang), lang))}</td>"
-        f"<td>{escape(word(LADDER, s.from_level, lang))} → "
-        f"{escape(word(LADDER, s.to_level, lang))}</td>"
-        f"<td>{escape(s.department or '')}</td><td>{escape(s.reason)}</td></tr>"
-        for s in incident.steps
-    )
-    return Panel(
-        f'<div id="audit" class="grid-panel"><h3 style="margin:0 0 4px">'
-        f"#{incident.id} {escape(category)}"
-        f"</h3><div>{t('state', lang)}: {escape(word(STATES, incident.state, lang))} · "
-        f"{t('level', lang)}: {escape(word(LADDER, incident.level, lang))}</div>"
-        f"<p>{escape(incident.description)}</p><h4>{t('audit', lang)}</h4>"
-        f'<table border="1" cellspacing="0" cellpadding="3"><tr>{head}</tr>{rows}</table></div>'
-    )
+    """The audit trail as a panel beside the map: who, when, from which level to which, why
+    (``maps/templates/audit.html``, autoescaped)."""
+    rows = [{
+        "at": f"{s.at.astimezone(tz):%Y-%m-%d %H:%M}",
+        "action": word(ACTIONS, s.action, lang),
+        "actor": s.actor + aside(word(ROLES, s.actor_role, lang), lang),
+        "levels": f"{word(LADDER, s.from_level, lang)} → {word(LADDER, s.to_level, lang)}",
+        "department": s.department or "", "reason": s.reason,
+    } for s in incident.steps]
+    return Panel(render_template(
+        "audit.html", incident=incident, category=category, rows=rows,
+        state=word(STATES, incident.state, lang), level=word(LADDER, incident.level, lang),
+        words={k: t(k, lang) for k in ("state", "level", "audit")},
+        head=[t(k, lang) for k in ("time", "action", "actor", "from_to", "departments",
+                                   "reason")]))
 
 
 def incident_map(
@@ -75,22 +71,24 @@ def incident_map(
     categories: CategoryBook,
     *,
     lang: str = "zh",
+    embed: bool = False,
 ) -> folium.Map:
     """The map of one incident, against the boundary version it was placed in (drawn shifted
-    to GCJ-02 when the basemap is Amap)."""
+    to GCJ-02 when the basemap is Amap). ``embed``: the map alone, fitted to its frame, for
+    the incident page (which shows the audit trail itself)."""
     version = incident.boundary_version
     shift = display_shift(settings)
     tz = ZoneInfo(settings.work_timezone)  # times as the street office reads its clock
     point = shift_geometry(to_shape(incident.geom), shift)
     fmap = new_map(settings)
     fmap.get_root().header.add_child(folium.CssLink(f"{settings.static_url}/app/maps.css"))
-    # The audit trail sits beside the map, not over it (below it on a phone).
-    fmap.get_root().header.add_child(folium.Element(
-        "<style>@media (min-width: 801px) { .folium-map { width: calc(100% - 460px) "
-        "!important; } }</style>"))
+    if not embed:  # the audit trail sits beside the map, not over it (below it on a phone)
+        fmap.get_root().header.add_child(folium.Element(
+            "<style>@media (min-width: 801px) { .folium-map { width: calc(100% - 460px) "
+            "!important; } }</style>"))
     category = categories.get(incident.category).label(lang)
     fmap.get_root().header.add_child(folium.Element(
-        f"<title>#{incident.id} {escape(category)}</title>"))
+        f"<title>#{incident.id} {html_text(category)}</title>"))
 
     chain = {}
     for level, code in ((Level.street, incident.street_code),
@@ -119,12 +117,13 @@ def incident_map(
     minx, miny, maxx, maxy = view.bounds
     # Room on the right for the departments' labels, which are drawn rightwards.
     fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(20, 20),
-                    padding_bottom_right=(340 if ends else 20, 20))
+                    padding_bottom_right=(340 if ends and not embed else 20, 20))
     folium.CircleMarker([point.y, point.x], radius=8, color="#ffffff", weight=2, fill=True,
                         fill_color=marker_colour(incident.state, incident.level),
                         fill_opacity=1, className="incident-marker",
-                        tooltip=f"#{incident.id} {category}").add_to(fmap)
-    fmap.add_child(audit_panel(incident, category, lang, tz))
+                        tooltip=html_text(f"#{incident.id} {category}")).add_to(fmap)
+    if not embed:
+        fmap.add_child(audit_panel(incident, category, lang, tz))
     return fmap
 
 
@@ -147,7 +146,7 @@ def _draw_ladder(fmap: folium.Map, incident: Incident, chain: dict, point, lang:
                     dash_array="8 6", className="ladder-path").add_to(fmap)
     for y, x, label in stops[1:]:
         folium.CircleMarker([y, x], radius=6, color="#d7191c", fill=True,
-                            tooltip=label, className="ladder-stop").add_to(fmap)
+                            tooltip=html_text(label), className="ladder-stop").add_to(fmap)
     if not (incident.summonses and Level.street in chain):
         return []
     sy, sx = stops[-1][0], stops[-1][1]
@@ -172,8 +171,8 @@ def _draw_ladder(fmap: folium.Map, incident: Incident, chain: dict, point, lang:
                         className="ladder-department").add_to(fmap)
         html = (f'<div class="department-label" style="font:12px sans-serif;'
                 f'white-space:nowrap;background:#fff;border:1px solid #7b3294;'
-                f'display:inline-block;padding:0 3px">{escape(label)}</div>')
-        folium.Marker([sy + dy, sx + dx], tooltip=label, icon=folium.DivIcon(
+                f'display:inline-block;padding:0 3px">{html_text(label)}</div>')
+        folium.Marker([sy + dy, sx + dx], tooltip=html_text(label), icon=folium.DivIcon(
             icon_size=(360, 18), icon_anchor=(0, 9), class_name="department-icon",
             html=html)).add_to(fmap)
         ends.append(Point(sx + dx, sy + dy))

@@ -18,8 +18,11 @@ from jinja2 import Template
 
 
 def _json(data) -> str:
-    """JSON safe inside a ``<script>`` element (no ``</script>`` can close it early)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    """JSON safe inside a ``<script>`` element: no ``<`` at all (so no ``</script>`` can close
+    it early and no ``<script`` or ``<!--`` can open anything), no ``>`` or ``&`` either — as
+    Jinja's ``tojson`` writes them."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _app_assets(static_url: str, name: str) -> tuple[list, list]:
@@ -65,6 +68,12 @@ class UnitSearch(JSCSSMixin, MacroElement):
                 layer: layers, propertyName: 'label', marker: false, initial: false,
                 collapsed: false, textPlaceholder: {{ this.placeholder|tojson }},
                 position: 'topleft',
+                // A tip shows the unit's label as text: names come from uploaded files.
+                buildTip: function (text) {
+                    var li = document.createElement('li');
+                    li.textContent = text;
+                    return li;
+                },
                 moveToLocation: function (latlng, title, map) {
                     map.fitBounds(latlng.layer.getBounds());
                 }

@@ -34,6 +34,7 @@ from grid.orm import utcnow
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map
 from maps.layers import IncidentLayer, LazyUnitLayer, Panel, UnitSearch
+from maps.safe import html_props
 from maps.text import (
     ACTIONS,
     LADDER,
@@ -154,6 +155,10 @@ def unit_layer(session: Session, units: Sequence[Unit], level: str, lang: str, *
         if link:
             props["link"] = (f'<a href="{escape(link.format(code=unit.code))}" target="_top">'
                              f"{t('open_map', lang)}</a>")
+        # Folium's GeoJsonTooltip / GeoJsonPopup insert these with innerHTML: names, Party
+        # organisations and grid workers come from uploaded files, so they go in escaped.
+        # "label" stays raw: only the search box shows it, as text (maps.layers.UnitSearch).
+        props = html_props(props, ("name", "code", "party_org", "grid_worker", "score"))
         features.append({"type": "Feature", "properties": props,
                          "geometry": _geometry(store.shape_of(unit), shift, TOLERANCE[overview])})
     base = UNIT_STYLES[level]
@@ -282,7 +287,7 @@ def incident_payload(incidents: Sequence[Incident], categories: CategoryBook, lo
         "stateColours": STATE_COLOURS, "levelColours": LEVEL_COLOURS,
         "openStates": list(OPEN_STATES),
         "units": lookup,
-        "link": f"/maps/incidents/{{id}}?lang={lang}",
+        "link": f"/work/incidents/{{id}}?lang={lang}",  # the incident page, to act on it
         "text": {k: t(k, lang) for k in (
             "category", "state", "level", "owner", "party_org", "chain", "grid_worker", "due",
             "steps", "details", "overdue", "filters", "all", "from", "to", "overdue_only",

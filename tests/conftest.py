@@ -136,3 +136,44 @@ def sign_in(page, base: str, token: str, path: str) -> str:
                                   max_redirects=0)
     assert r.status == 303, r.status
     return base + path
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+class served:  # noqa: N801 (used as a context manager, like open)
+    """The app for ``settings`` served by uvicorn on a free local port, in a thread:
+    ``with served(settings) as base: …``. ``log_config`` passes uvicorn's logging setup
+    (e.g. to capture its access log)."""
+
+    def __init__(self, settings, log_config=None, access_log: bool = False) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        options = {"log_config": log_config} if log_config is not None else {}
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, access_log=access_log,
+            log_level="info" if access_log else "warning", **options))
+
+    def __enter__(self) -> str:
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

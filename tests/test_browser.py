@@ -195,7 +195,7 @@ def test_street_map_layers_clusters_popups_and_filters(server, browser, tokens, 
     due = datetime.fromisoformat(got["due_at"]).astimezone(tz)
     assert f"办理时限: {due:%Y-%m-%d %H:%M}" in text
     assert popup.locator("a.incident-link").get_attribute("href").startswith(
-        f"/maps/incidents/{reported[0]}")
+        f"/work/incidents/{reported[0]}")
     page.wait_for_function(  # Leaflet fades popups in; photograph the finished one
         "() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
     _shot(page, f"street-map-popup-{backend}")

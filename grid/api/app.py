@@ -10,7 +10,18 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from grid import __version__
-from grid.api import gis, hotline, incidents, ogc, open311, pages, residents, signin, units
+from grid.api import (
+    gis,
+    hotline,
+    incidents,
+    ogc,
+    open311,
+    pages,
+    residents,
+    signin,
+    units,
+    workbench,
+)
 from grid.api.desk import router as desk_router
 from grid.api.deskweb import router as desk_pages
 from grid.api.errors import add_exception_handlers
@@ -61,12 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(desk_router)
     app.include_router(desk_pages)
     app.include_router(signin.router)
+    app.include_router(workbench.router)
     signin.install_page_errors(app)
     app.add_middleware(SecurityHeaders, settings=settings)
     app.mount(settings.static_url, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/work")
 
     return app

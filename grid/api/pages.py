@@ -88,12 +88,14 @@ def city_page(request: Request, svc: Svc, session: ReadSession, user: PageUser,
 @router.get("/maps/incidents/{incident_id}", response_class=HTMLResponse,
             summary="事件地图 incident map")
 def incident_page(request: Request, svc: Svc, session: ReadSession, user: PageUser,
-                  incident_id: int, lang: Lang = None) -> HTMLResponse:
+                  incident_id: int, lang: Lang = None,
+                  embed: Annotated[bool, Query(description="地图本身 the map alone, for a "
+                                                           "frame")] = False) -> HTMLResponse:
     """The owning grid highlighted, the path up the ladder and the audit trail (the map the
     incident page ``/work/incidents/{id}`` shows beside its buttons)."""
     incident = svc.ladder.get(session, user, incident_id)
     fmap = incident_map(session, svc.settings, incident, svc.categories,
-                        lang=page_lang(request, svc.settings))
+                        lang=page_lang(request, svc.settings), embed=embed)
     return _page(request, render_localized(fmap, svc.settings.static_url))
 
 

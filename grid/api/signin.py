@@ -7,13 +7,16 @@ URL: the sign-in form posts it, and a one-time link's code is spent the moment i
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from grid.api.deps import SESSION_COOKIE, SignInRequired, Svc, check_csrf, same_origin
-from grid.api.web import page_lang, render
+from grid.api.web import asked_language, one_language, page_lang, render
 from grid.api.webtext import word
 from grid.errors import Forbidden, GridError, NotAuthenticated
 from grid.sessions import (
@@ -106,23 +109,52 @@ def signout(request: Request, svc: Svc,
 def install_page_errors(app) -> None:
     """Pages answer pages: no session → the sign-in page (then back); a domain error on a
     page → an error page in the page's language. The JSON API keeps its JSON answers (the
-    handler already registered for ``GridError`` is called for everything else)."""
+    handlers already registered are called for everything else), in one language when the
+    caller asks with ``X-Grid-Lang: zh|en`` (the pages' scripts do)."""
     json_handler = app.exception_handlers.get(GridError)
+    invalid_handler = app.exception_handlers.get(RequestValidationError)
 
     @app.exception_handler(SignInRequired)
     async def _to_signin(request: Request, exc: SignInRequired) -> Response:
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
-        from urllib.parse import urlencode
         return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
 
     @app.exception_handler(GridError)
     async def _page_error(request: Request, exc: GridError) -> Response:
-        if not getattr(request.state, "page", False) or json_handler is None:
-            return await json_handler(request, exc)
-        answer = await json_handler(request, exc)  # the status the API would give
-        lang = page_lang(request, request.app.state.services.settings)
-        title = word("forbidden_page" if answer.status_code == 403 else "error_page", lang)
-        return render(request, "error.html", None, status_code=answer.status_code,
-                      title=title, message=exc.message)
+        answer = await json_handler(request, exc)  # the status and body the API gives
+        lang = asked_language(request)
+        if getattr(request.state, "page", False):
+            lang = page_lang(request, request.app.state.services.settings)
+            title = word("forbidden_page" if answer.status_code == 403 else "error_page", lang)
+            return render(request, "error.html", None, status_code=answer.status_code,
+                          title=title, message=_message(exc, lang))
+        if lang is None:
+            return answer
+        body = json.loads(answer.body)
+        body["message"] = _message(exc, lang)
+        return JSONResponse(body, answer.status_code, headers=_kept_headers(answer))
+
+    if invalid_handler is not None:
+        @app.exception_handler(RequestValidationError)
+        async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+            answer = await invalid_handler(request, exc)
+            lang = asked_language(request)
+            if lang is None:
+                return answer
+            body = json.loads(answer.body)
+            fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:])
+                               for e in exc.errors())
+            body["message"] = word("invalid_request", lang, fields=fields)
+            return JSONResponse(body, answer.status_code, headers=_kept_headers(answer))
+
+
+def _message(exc: GridError, lang: str) -> str:
+    texts = getattr(exc, "texts", None)
+    return texts[lang] if texts else one_language(exc.message, lang)
+
+
+def _kept_headers(answer: Response) -> dict[str, str]:
+    return {k: v for k, v in answer.headers.items()
+            if k.lower() not in ("content-length", "content-type")}

@@ -19,6 +19,7 @@ Writing a page (the convention every page of the workbench follows):
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlencode
@@ -172,3 +173,24 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def one_language(message: str, lang: str) -> str:
+    """One language of a message written the project's way, Chinese then English
+    ("事件 12 不存在 incident 12 not found"): the words up to the last one holding Chinese,
+    or the words after it. A message with no Chinese, or nothing after it, is kept whole."""
+    words = message.split(" ")
+    last = max((i for i, w in enumerate(words) if _CJK.search(w)), default=None)
+    if last is None or last == len(words) - 1:
+        return message
+    zh, en = " ".join(words[:last + 1]), " ".join(words[last + 1:])
+    return zh if lang == "zh" else en[:1].upper() + en[1:]
+
+
+def asked_language(request: Request) -> str | None:
+    """The language a page's script asked the API to answer in (``X-Grid-Lang``), if any."""
+    asked = request.headers.get("x-grid-lang")
+    return asked if asked in LANGS else None

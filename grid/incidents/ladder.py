@@ -35,6 +35,7 @@ from grid.incidents.calendar import WorkCalendar
 from grid.incidents.categories import LADDER_LEVELS, CategoryBook, Duplicates
 from grid.incidents.inserts import insert_report
 from grid.incidents.models import Attachment, Incident, IncidentReporter, IncidentStep, Summons
+from grid.incidents.moves import ROLE_RANK, Move, require
 from grid.incidents.nearby import Suggestion, rank, search_params
 from grid.incidents.notify import messages, queue_for_step
 from grid.orm import utcnow
@@ -44,8 +45,6 @@ SOURCES = ("patrol", "hotline", "resident")
 RATINGS = ("满意", "基本满意", "不满意")
 #: How a late report-in's step reason begins (the rates count such a case as not in time).
 LATE_REPORT_IN = "逾期报到"
-#: How far up the ladder each role reaches; departments and GIS staff handle no ladder level.
-ROLE_RANK = {"grid_worker": 0, "community": 1, "street": 2, "admin": 2, "system": 2}
 
 
 class Actor(Protocol):
@@ -340,30 +339,20 @@ class Ladder:
         queue_for_step(session, incident, step, self.categories.get(incident.category))
         return incident
 
-    def _open_incident(self, session: Session, actor: Actor, incident_id: int) -> Incident:
+    def _allowed(self, session: Session, actor: Actor, incident_id: int, move: Move,
+                 department: str | None = None) -> Incident:
+        """The incident, once the transition table (``grid.incidents.moves``) allows
+        ``actor`` to make ``move`` on it now."""
         incident = self.get(session, actor, incident_id)
-        if incident.state != "open":
-            raise MoveNotAllowed(
-                f"事件状态为 {incident.state}，不能再处理 incident is {incident.state}, not open",
-                details={"state": incident.state, "level": incident.level},
-            )
+        require(actor, incident, move, department)
         return incident
-
-    def _require_rank(self, actor: Actor, level: str, what: str) -> None:
-        if ROLE_RANK.get(actor.role, -1) < _rank(level):
-            raise Forbidden(f"角色 {actor.role} 不能在{level}层级{what} role {actor.role} cannot "
-                            f"{what} at {level} level")
 
     def escalate(self, session: Session, actor: Actor, incident_id: int, reason: str,
                  now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
         """Move an open incident one level up (grid → community is 社区呼叫)."""
-        incident = self._open_incident(session, actor, incident_id)
-        if incident.level == "street":
-            raise MoveNotAllowed("事件已在街道层级；请吹哨 already at street level: whistle "
-                                 "departments instead")
+        incident = self._allowed(session, actor, incident_id, Move.escalate)
         if not reason.strip():
             raise InvalidInput("上报需要说明原因 escalating needs a reason")
-        self._require_rank(actor, incident.level, "上报 escalate")
         target = LADDER_LEVELS[_rank(incident.level) + 1]
         return self._move(session, incident, actor, "escalate", level=target, reason=reason,
                           attachments=attachments, now=now)
@@ -372,13 +361,9 @@ class Ladder:
                   now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
         """退回: a community (or street) returns an open case one level down with instructions;
         the lower level's clock restarts."""
-        incident = self._open_incident(session, actor, incident_id)
-        if incident.level == "grid":
-            raise MoveNotAllowed("事件已在网格层级，无法退回 already at grid level: nothing "
-                                 "below to send it back to")
+        incident = self._allowed(session, actor, incident_id, Move.send_back)
         if not instructions.strip():
             raise InvalidInput("退回需要写明处理意见 sending back needs instructions")
-        self._require_rank(actor, incident.level, "退回 send back")
         target = LADDER_LEVELS[_rank(incident.level) - 1]
         return self._move(session, incident, actor, "send_back", level=target,
                           reason=instructions, attachments=attachments, now=now)
@@ -386,8 +371,7 @@ class Ladder:
     def resolve(self, session: Session, actor: Actor, incident_id: int, reason: str,
                 now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
         """The current level solved it itself."""
-        incident = self._open_incident(session, actor, incident_id)
-        self._require_rank(actor, incident.level, "办结 resolve")
+        incident = self._allowed(session, actor, incident_id, Move.resolve)
         return self._move(session, incident, actor, "resolve", state="resolved", reason=reason,
                           attachments=attachments, now=now)
 
@@ -397,12 +381,7 @@ class Ladder:
         """街乡吹哨: the street summons one or more departments; each must report in within
         ``report_in_minutes`` (elapsed: the seeds' 30 minutes) and finish within the category's
         street-level limit (working-time calendar)."""
-        incident = self._open_incident(session, actor, incident_id)
-        if incident.level != "street":
-            raise MoveNotAllowed(f"只有街道层级可以吹哨 only a street-level incident can be "
-                                 f"whistled; this one is at {incident.level}")
-        if actor.role not in ("street", "admin"):
-            raise Forbidden("只有街道可以吹哨 only street staff can blow the whistle")
+        incident = self._allowed(session, actor, incident_id, Move.whistle)
         departments = list(dict.fromkeys(d.strip() for d in departments if d.strip()))
         if not departments:
             raise InvalidInput("吹哨需要至少一个部门 name at least one department")
@@ -431,28 +410,21 @@ class Ladder:
                           reason=reason, department=",".join(departments), now=now)
 
     def _summons(self, session: Session, actor: Actor, incident_id: int,
-                 department: str | None) -> tuple[Incident, Summons]:
+                 department: str | None, move: Move) -> tuple[Incident, Summons]:
         if actor.role == "department":
             department = actor.department
-        elif actor.role != "admin":
-            raise Forbidden("只有被召集的部门可以报到 only a summoned department can do this")
-        incident = self.get(session, actor, incident_id)
-        if incident.state != "whistled":
-            raise MoveNotAllowed(f"事件状态为 {incident.state}，未吹哨 incident is "
-                                 f"{incident.state}, not whistled")
-        summons = next((s for s in incident.summonses if s.department == department), None)
-        if summons is None:
-            raise MoveNotAllowed(f"部门 {department} 未被召集 department {department} was not "
-                                 "summoned")
+        elif actor.role == "admin" and not department:
+            raise InvalidInput("请指明部门 name the department")
+        incident = self._allowed(session, actor, incident_id, move, department)
+        summons = next(s for s in incident.summonses if s.department == department)
         return incident, summons
 
     def report_in(self, session: Session, actor: Actor, incident_id: int,
                   department: str | None = None, note: str = "",
                   now: datetime | None = None) -> Incident:
         """部门报到: a summoned department acknowledges; a late one is flagged in the step."""
-        incident, summons = self._summons(session, actor, incident_id, department)
-        if summons.reported_in_at is not None:
-            raise MoveNotAllowed(f"{summons.department} 已报到 has already reported in")
+        incident, summons = self._summons(session, actor, incident_id, department,
+                                          Move.report_in)
         now = now or utcnow()
         summons.reported_in_at = now
         if summons.is_report_in_late(now):
@@ -465,11 +437,8 @@ class Ladder:
                now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
         """A department reports its part done; when all have, the incident is resolved
         (协同处置)."""
-        incident, summons = self._summons(session, actor, incident_id, department)
-        if summons.reported_in_at is None:
-            raise MoveNotAllowed(f"{summons.department} 尚未报到 has not reported in yet")
-        if summons.done_at is not None:
-            raise MoveNotAllowed(f"{summons.department} 已完成 has already finished")
+        incident, summons = self._summons(session, actor, incident_id, department,
+                                          Move.finish)
         now = now or utcnow()
         summons.done_at = now
         last = all(s.done_at is not None for s in incident.summonses)
@@ -480,12 +449,7 @@ class Ladder:
     def close(self, session: Session, actor: Actor, incident_id: int, reason: str = "",
               now: datetime | None = None, attachments: Sequence[int] = ()) -> Incident:
         """核查结案: the result was checked; the case is closed."""
-        incident = self.get(session, actor, incident_id)
-        if incident.state != "resolved":
-            raise MoveNotAllowed(f"只有已办结的事件可以结案 only a resolved incident can be "
-                                 f"closed; this one is {incident.state}")
-        if ROLE_RANK.get(actor.role, -1) < 1:
-            raise Forbidden("结案需要社区或街道 closing needs community or street staff")
+        incident = self._allowed(session, actor, incident_id, Move.close)
         return self._move(session, incident, actor, "close", state="closed", reason=reason,
                           attachments=attachments, now=now)
 
@@ -495,14 +459,9 @@ class Ladder:
         """回访评价: a reporter's rating after the callback. 不满意 reopens the case at the level
         that last handled it, with a fresh time limit; a merged case keeps one callback per
         reporter (``reporter_id``; the first reporter when not given)."""
-        incident = self.get(session, actor, incident_id)
-        if incident.state not in ("closed", "rated"):
-            raise MoveNotAllowed(f"只有已结案的事件可以评价 only a closed incident can be "
-                                 f"rated; this one is {incident.state}")
+        incident = self._allowed(session, actor, incident_id, Move.rate)
         if rating not in RATINGS:
             raise InvalidInput(f"评价须为 rating must be one of {', '.join(RATINGS)}")
-        if ROLE_RANK.get(actor.role, -1) < 1:
-            raise Forbidden("回访评价需要社区或街道 rating needs community or street staff")
         now = now or utcnow()
         who = next((r for r in incident.reporters
                     if reporter_id is None or r.id == reporter_id), None)

@@ -157,6 +157,13 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
             "name_too_long", ERROR, [codes.iat[i]],
             f"{codes.iat[i]}: 名称超过 {NAME_MAX} 字 name longer than {NAME_MAX} characters",
             None, _point(geoms[i])))
+    for i in np.flatnonzero(names.str.contains(_MARKUP, regex=True).to_numpy(
+            dtype=bool, na_value=False)):
+        problems.append(Problem(
+            "name_markup", WARNING, [codes.iat[i]],
+            f"{codes.iat[i]}: 名称含有网页标记或脚本字符 name '{names.iat[i]}' contains markup "
+            "or script characters (< > ` ${ &# javascript:); it is stored and shown as text",
+            None, _point(geoms[i])))
     for i in _garbled_rows(names):
         problems.append(Problem(
             "garbled_name", ERROR, [codes.iat[i]],
@@ -164,6 +171,10 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
             "pass --encoding GB18030 or UTF-8)", None, _point(geoms[i])))
     return problems
 
+
+#: What makes a name look like markup or script. Pages show such a name as text (every page
+#: escapes it), but GIS staff should hear that a file carries one: it is rarely an accident.
+_MARKUP = r"[<>`]|\$\{|&#|(?i:javascript:)"
 
 #: A character each MOJIBAKE match begins with.
 _MOJIBAKE_FIRST = re.compile("[锟烫屯\ufffd\u00c0-\u00ff]")

@@ -49,7 +49,7 @@
   function when(iso) { return iso ? new Date(iso).toLocaleString() : ''; }
   function incidentLink(id) {
     var a = el('a', '#' + id);
-    a.href = '/maps/incidents/' + id;
+    a.href = '/work/incidents/' + id;
     return a;
   }
 

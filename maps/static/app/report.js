@@ -8,7 +8,7 @@
   var DRAFTS = 'grid.report.drafts';
   // The session cookie authenticates; a change also carries the session's CSRF token.
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
-  var headers = {'X-CSRF-Token': csrf};
+  var headers = {'X-CSRF-Token': csrf, 'X-Grid-Lang': C.lang};
   var place = null;  // {lon, lat, crs}: what is sent
   var marker = null;
 
@@ -34,6 +34,13 @@
     return [lon + dLon, lat + dLat];
   }
 
+  // Names come from uploaded boundary files: shown as text, never parsed as HTML.
+  function textNode(text) {
+    var span = document.createElement('span');
+    span.textContent = text == null ? '' : String(text);
+    return span;
+  }
+
   var map = L.map('map', {maxZoom: C.maxZoom, zoomControl: true});
   C.tiles.forEach(function (t) {
     L.tileLayer(t.url, {attribution: t.attribution, subdomains: t.subdomains, maxZoom: C.maxZoom,
@@ -41,14 +48,14 @@
   });
   var grids = L.geoJSON(C.grids, {
     style: {color: '#2c7fb8', weight: 1.5, fillOpacity: 0.05},
-    onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name); }
+    onEachFeature: function (f, layer) { layer.bindTooltip(textNode(f.properties.name)); }
   }).addTo(map);
   if (grids.getLayers().length) { map.fitBounds(grids.getBounds()); } else { map.setView([39.9, 116.4], 12); }
 
   // Buildings, drawn once the map is close enough to tell them apart (loaded by bounding box).
   var buildings = L.geoJSON(null, {
     style: {color: '#636363', weight: 0.8, fillOpacity: 0.25, className: 'report-building'},
-    onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name); }
+    onEachFeature: function (f, layer) { layer.bindTooltip(textNode(f.properties.name)); }
   }).addTo(map);
   var seenBuildings = {};
   function loadBuildings() {

@@ -8,7 +8,8 @@
   function api(path, options) {
     options = options || {};
     var headers = Object.assign({'Accept': 'application/json',
-      'Accept-Language': document.documentElement.lang === 'en' ? 'en' : 'zh'}, options.headers || {});
+      // The API answers its messages in the page's one language.
+      'X-Grid-Lang': document.documentElement.lang === 'en' ? 'en' : 'zh'}, options.headers || {});
     if (options.method && options.method !== 'GET') {
       headers['X-CSRF-Token'] = meta ? meta.content : '';
     }
