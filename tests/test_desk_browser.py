@@ -144,7 +144,7 @@ def test_street_office_monthly_review_by_clicks(browser, street_world, size, bac
     svc, tokens, base, ids = street_world
     context, page, requests, errors = _context(browser, size)
     api = context.request
-    page.goto(sign_in(page, base, tokens["street"], "/report"))
+    page.goto(sign_in(page, base, tokens["street"], "/work"))
     page.click("details.menu summary")
     page.click("#nav-desk")
     page.wait_for_url(f"**/desk/streets/{DEMO_STREET}")
@@ -202,6 +202,10 @@ def test_street_office_monthly_review_by_clicks(browser, street_world, size, bac
     expect(page.locator("#chart-topic svg")).to_have_count(1)
     _fits(page)
     _shot(page, f"topic-{backend}", size)
+    case = page.locator("#topic-cases tbody a").first
+    case_id = case.inner_text().lstrip("#")
+    case.click()  # a topic's case opens on its incident page, where it is handled
+    page.wait_for_url(f"**/work/incidents/{case_id}")
     assert not errors, errors
     _local_only(requests, base)
     context.close()
