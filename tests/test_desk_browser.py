@@ -303,7 +303,24 @@ def test_gis_upload_map_commit_diff_activate_rollback_by_clicks(browser, gis_wor
     expect(page.locator("#gis-message")).to_contain_text(str(first))
     with svc.db.read() as session:
         assert store.require_active_version(session).id == first
-    _shot(page, f"gis-diff-phone-{backend}", "desk")
+    _shot(page, f"gis-diff-after-rollback-{backend}", "desk")
+    assert not errors, errors
+    _local_only(requests, base)
+    context.close()
+
+    # the report and the diff map at phone size
+    context, page, requests, errors = _context(browser, "phone")
+    page.goto(sign_in(page, base, tokens["gis"], f"/gis/diff/{first}/{second}"))
+    expect(page.locator("#diff-map path.leaflet-interactive")).to_have_count(len(grids))
+    _fits(page)
+    _shot(page, f"gis-diff-{backend}", "phone")
+    page.goto(f"{base}/gis")
+    page.set_input_files("#upload-file", str(bad))
+    page.click("#upload-submit")
+    expect(page.locator("#report-blocked")).to_be_visible()
+    expect(page.locator("#problems-map path.leaflet-interactive").first).to_be_attached()
+    _fits(page)
+    _shot(page, f"gis-problems-{backend}", "phone")
     assert not errors, errors
     _local_only(requests, base)
     context.close()
