@@ -70,7 +70,10 @@ WORDS: dict[str, tuple[str, str]] = {
 def _feature(geom, properties: dict[str, Any]) -> dict[str, Any]:
     geometry = None
     if geom is not None and not shapely.is_empty(geom):
-        geometry = shapely.geometry.mapping(shapely.set_precision(geom, 1e-7))
+        # pointwise: rounds the coordinates only, so an invalid polygon (the problem itself)
+        # is drawn as it is rather than refused by GEOS
+        geometry = shapely.geometry.mapping(
+            shapely.set_precision(geom, 1e-7, mode="pointwise"))
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 

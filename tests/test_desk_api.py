@@ -180,3 +180,24 @@ def test_topic_adopted_followed_and_closed(desk):
     assert r.status_code == 200 and r.json()["state"] == "closed"
     assert client.post(f"/api/v1/desk/topics/{topic['id']}/close", headers=h,
                        json={"conclusion": "again"}).status_code == 409
+
+
+def test_pages_one_language_at_a_time_and_only_in_scope(desk):
+    svc, client, tokens, ids = desk
+    with TestClient(create_app(svc.settings), base_url="http://testserver") as browser:
+        assert browser.post("/signin", data={"token": tokens["street"]},
+                            follow_redirects=False).status_code == 303
+        r = browser.get("/desk", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/desk/streets/{DEMO_STREET}"
+        for path in ("", "/ranking", "/topics"):
+            zh = browser.get(f"/desk/streets/{DEMO_STREET}{path}?lang=zh")
+            en = browser.get(f"/desk/streets/{DEMO_STREET}{path}?lang=en")
+            assert zh.status_code == en.status_code == 200
+            assert "街道工作台" in zh.text and "Street desk" not in zh.text
+            assert "Street desk" in en.text and "街道工作台" not in en.text
+            assert "content-security-policy" in en.headers
+        assert browser.get("/desk/streets/999999999").status_code == 403
+        assert browser.get("/gis").status_code == 403  # a street office manages no boundaries
+    with TestClient(create_app(svc.settings), base_url="http://testserver") as browser:
+        browser.post("/signin", data={"token": tokens["grid_worker"]})
+        assert browser.get(f"/desk/streets/{DEMO_STREET}").status_code == 403

@@ -144,7 +144,7 @@ def test_street_office_monthly_review_by_clicks(browser, street_world, size, bac
     svc, tokens, base, ids = street_world
     context, page, requests, errors = _context(browser, size)
     api = context.request
-    page.goto(sign_in(page, base, tokens["street"], "/report"))
+    page.goto(sign_in(page, base, tokens["street"], "/work"))
     page.click("details.menu summary")
     page.click("#nav-desk")
     page.wait_for_url(f"**/desk/streets/{DEMO_STREET}")
@@ -202,6 +202,10 @@ def test_street_office_monthly_review_by_clicks(browser, street_world, size, bac
     expect(page.locator("#chart-topic svg")).to_have_count(1)
     _fits(page)
     _shot(page, f"topic-{backend}", size)
+    case = page.locator("#topic-cases tbody a").first
+    case_id = case.inner_text().lstrip("#")
+    case.click()  # a topic's case opens on its incident page, where it is handled
+    page.wait_for_url(f"**/work/incidents/{case_id}")
     assert not errors, errors
     _local_only(requests, base)
     context.close()
@@ -299,7 +303,24 @@ def test_gis_upload_map_commit_diff_activate_rollback_by_clicks(browser, gis_wor
     expect(page.locator("#gis-message")).to_contain_text(str(first))
     with svc.db.read() as session:
         assert store.require_active_version(session).id == first
-    _shot(page, f"gis-diff-phone-{backend}", "desk")
+    _shot(page, f"gis-diff-after-rollback-{backend}", "desk")
+    assert not errors, errors
+    _local_only(requests, base)
+    context.close()
+
+    # the report and the diff map at phone size
+    context, page, requests, errors = _context(browser, "phone")
+    page.goto(sign_in(page, base, tokens["gis"], f"/gis/diff/{first}/{second}"))
+    expect(page.locator("#diff-map path.leaflet-interactive")).to_have_count(len(grids))
+    _fits(page)
+    _shot(page, f"gis-diff-{backend}", "phone")
+    page.goto(f"{base}/gis")
+    page.set_input_files("#upload-file", str(bad))
+    page.click("#upload-submit")
+    expect(page.locator("#report-blocked")).to_be_visible()
+    expect(page.locator("#problems-map path.leaflet-interactive").first).to_be_attached()
+    _fits(page)
+    _shot(page, f"gis-problems-{backend}", "phone")
     assert not errors, errors
     _local_only(requests, base)
     context.close()

@@ -157,7 +157,9 @@ def test_cli_report_json_table_and_offline_map(empty, tmp_path, monkeypatch):
     assert body["committed"] is False and body["errors"] == len(body["error_list"])
     html = page.read_text("utf-8")
     assert plant["spill"] in html and "outside_parent" in html
-    assert "cdn.jsdelivr" not in html and "/static/vendor/" in html
+    # opens from disk: Leaflet inlined, nothing fetched from a server or the internet
+    assert "cdn.jsdelivr" not in html and "/static/vendor/" not in html
+    assert 'src="data:text/javascript;base64,' in html
     table = runner.invoke(app, ["load", str(path), "--level", "grid", "--commit"])
     assert table.exit_code == 1 and "nothing was written" in table.output
     monkeypatch.setenv("COLUMNS", "250")  # the readable table, unwrapped

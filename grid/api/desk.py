@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession, api_scope
-from grid.errors import Forbidden
+from grid.errors import Forbidden, GridError
 from grid.incidents import desk, hotspots, rates, topics
 from grid.incidents.rates import month_bounds
 from grid.orm import utcnow
@@ -68,7 +68,7 @@ def _month(svc: Services, month: str | None) -> str:
 def _category_name(svc: Services, code: str) -> str:
     try:
         return svc.categories.get(code).label(svc.settings.language)
-    except Exception:  # a category removed from the book since: show its code
+    except GridError:  # a category removed from the book since: show its code
         return code
 
 
@@ -149,7 +149,7 @@ def candidates(svc: Svc, user: CurrentUser, session: ReadSession, street: Street
         try:
             category = svc.categories.get(t.category)
             leader, name = category.leader, category.label(svc.settings.language)
-        except Exception:  # no longer in the book
+        except GridError:  # no longer in the book
             leader, name = "", t.category
         out.append({**t.as_row(), "name": name, "leader": leader})
     return out

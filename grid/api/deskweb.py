@@ -43,15 +43,18 @@ def _street(session, user, street: str) -> str:
 
 @router.get("/desk")
 def desk_home(session: ReadSession, user: PageUser) -> RedirectResponse:
-    """The user's street desk: the street of their scope (an admin's: the first street)."""
-    street = (user.scope_code or "")
-    if user.role == "admin" and not street:
-        version = store.require_active_version(session).id
-        first = store.units(session, version, Level.street, limit=1)
-        street = first[0].code if first else ""
-    if not street or user.role not in ("street", "admin"):
+    """The user's street desk: the street of their scope (the first street in it when the
+    scope is wider, as an admin's is)."""
+    if user.role not in ("street", "admin"):
         raise Forbidden("街道工作台只对街道办开放 the street desk is for the street office")
-    return RedirectResponse(f"/desk/streets/{street[:9]}", status_code=303)
+    version = store.require_active_version(session).id
+    streets = [u.code for u in store.units(session, version, Level.street)
+               if user.covers(u.code)]
+    if not streets:
+        raise Forbidden("您的范围内没有街道 no street is inside your scope")
+    scope = user.scope_code or ""
+    street = next((c for c in streets if scope.startswith(c)), streets[0])
+    return RedirectResponse(f"/desk/streets/{street}", status_code=303)
 
 
 @router.get("/desk/streets/{street}", response_class=HTMLResponse)

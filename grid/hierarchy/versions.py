@@ -137,7 +137,7 @@ def _features(session: Session, version_id: int, codes: list[str], change: str,
                 props["area_changed_pct"] = round(extra.get(unit.code, 0.0), 2)
             out.append({"type": "Feature", "properties": props,
                         "geometry": shapely.geometry.mapping(
-                            shapely.set_precision(shape, 1e-7))})
+                            shapely.set_precision(shape, 1e-7, mode="pointwise"))})
     return out
 
 

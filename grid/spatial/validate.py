@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-import shapely.geometry
 from pyproj import Transformer
 
 from grid.db import STORAGE_SRID
@@ -47,8 +46,8 @@ class Problem:
     area_m2: float | None = None
     point: tuple[float, float] | None = None
     #: Where the problem is, as a shape (lon/lat): the overlap, spill-over or gap piece, else
-    #: the unit's own polygon (:func:`attach_shapes`). Not part of :meth:`as_dict`; maps draw
-    #: it (:meth:`as_feature`).
+    #: the unit's own polygon (:func:`attach_shapes`). Not part of :meth:`as_dict`; the
+    #: problems map draws it (``maps.problems``).
     shape: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,14 +60,6 @@ class Problem:
             out["point"] = [round(float(self.point[0]), 7), round(float(self.point[1]), 7)]
         return out
 
-    def as_feature(self) -> dict[str, Any]:
-        """A GeoJSON feature: the shape (or the point) with the problem as properties."""
-        geom = self.shape
-        if geom is None or shapely.is_empty(geom):
-            geom = None if self.point is None else shapely.Point(self.point)
-        geometry = None if geom is None else shapely.geometry.mapping(
-            shapely.set_precision(geom, 1e-7))
-        return {"type": "Feature", "geometry": geometry, "properties": self.as_dict()}
 
 
 def attach_shapes(problems: Sequence[Problem], codes: Sequence[str],

@@ -46,10 +46,12 @@
     return c;
   }
   window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
-  function when(iso) { return iso ? new Date(iso).toLocaleString() : ''; }
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString(document.documentElement.lang) : '';
+  }
   function incidentLink(id) {
     var a = el('a', '#' + id);
-    a.href = '/maps/incidents/' + id;
+    a.href = '/work/incidents/' + id;
     return a;
   }
 
@@ -208,7 +210,7 @@
           counts.appendChild(li);
         });
       fill(document.querySelector('#topic-cases tbody'), x.cases.map(function (c) {
-        var tr = row([incidentLink(c.id), c.state, t('level_' + c.level),
+        var tr = row([incidentLink(c.id), t('case_' + c.state), t('level_' + c.level),
           c.grid_name || c.grid_code || '', when(c.created_at)]);
         if (c.overdue) { tr.className = 'overdue'; }
         return tr;
