@@ -20,7 +20,7 @@ from grid.incidents.models import Incident
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map, shift_geometry
 from maps.layers import Panel
-from maps.overlays import overlay_panel
+from maps.overlays import overlay_section
 from maps.text import (
     ACTIONS,
     LADDER,
@@ -46,8 +46,10 @@ def _outline(geom, style: dict, name: str, class_name: str) -> folium.GeoJson:
     )
 
 
-def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo) -> Panel:
-    """The audit trail as a panel beside the map: who, when, from which level to which, why."""
+def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo,
+                extra: str = "") -> Panel:
+    """The audit trail as a panel beside the map: who, when, from which level to which, why;
+    ``extra`` (HTML already escaped, e.g. the overlays told) goes above the trail."""
     head = "".join(f"<th>{t(k, lang)}</th>" for k in (
         "time", "action", "actor", "from_to", "departments", "reason"))
     rows = "".join(
@@ -64,7 +66,7 @@ def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo) -> P
         f"#{incident.id} {escape(category)}"
         f"</h3><div>{t('state', lang)}: {escape(word(STATES, incident.state, lang))} · "
         f"{t('level', lang)}: {escape(word(LADDER, incident.level, lang))}</div>"
-        f"<p>{escape(incident.description)}</p><h4>{t('audit', lang)}</h4>"
+        f"<p>{escape(incident.description)}</p>{extra}<h4>{t('audit', lang)}</h4>"
         f'<table border="1" cellspacing="0" cellpadding="3"><tr>{head}</tr>{rows}</table></div>'
     )
 
@@ -125,8 +127,8 @@ def incident_map(
                         fill_color=marker_colour(incident.state, incident.level),
                         fill_opacity=1, className="incident-marker",
                         tooltip=f"#{incident.id} {category}").add_to(fmap)
-    fmap.add_child(audit_panel(incident, category, lang, tz))
-    fmap.add_child(overlay_panel(incident, lang))  # who was responsible, who was told
+    # with who was responsible when it was filed, and who was told (maps.overlays)
+    fmap.add_child(audit_panel(incident, category, lang, tz, overlay_section(incident, lang)))
     return fmap
 
 

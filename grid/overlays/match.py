@@ -14,8 +14,11 @@
 
 The index is a snapshot of the overlay tables, rebuilt when older than the locate cache's
 ``fresh_seconds`` or after :meth:`OverlayDirectory.invalidate` (every write through the API
-and the CLI calls it). Everything is vectorised (one STRtree query over all points) so
-``grid place`` adds the overlay columns to a million rows as arrays, not a Python loop.
+and the CLI calls it). One point (locate, a report) is answered with scalar geometries;
+``grid place``'s columns are arrays: point-in-polygon tests on the raw coordinates
+(``shapely.intersects_xy``) for the branches and for the segments' reach, then one STRtree
+``dwithin`` query for the points within reach — ``benchmarks/overlay_bench.py`` measures both
+and checks them against each other and against a brute force.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from grid.db import STORAGE_SRID, Database
 from grid.hierarchy.models import PartyOrg
 from grid.overlays import store
 from grid.overlays.models import HEAD_ROLES
+from grid.spatial.crs import gauss_kruger_epsg, to_metres
 
 #: Distances closer than this (metres) to the nearest one are ties (see the module doc).
 TIE_M = 0.01
@@ -203,8 +207,6 @@ class OverlayIndex:
         """Per point, the index of the nearest segment within the distance (-1: none) and its
         distance in metres (NaN: none), by the tie rule of the module doc. Points are
         measured in the Gauss-Krüger zone of each point's own longitude."""
-        from grid.spatial.crs import to_metres
-
         best = np.full(len(lons), -1, dtype=np.int64)
         dist = np.full(len(lons), np.nan)
         ok = np.isfinite(lons) & np.isfinite(lats)
@@ -296,8 +298,6 @@ class OverlayIndex:
         return found
 
     def _nearest_one(self, lon: float, lat: float, day: date) -> SegmentHit | None:
-        from grid.spatial.crs import gauss_kruger_epsg, to_metres
-
         if not self.segments:
             return None
         try:
