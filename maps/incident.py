@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import folium
 import shapely
 from geoalchemy2.shape import to_shape
+from markupsafe import Markup
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from grid.incidents.models import Incident
 from grid.settings import Settings
 from maps.basemap import display_shift, new_map, shift_geometry
 from maps.layers import Panel
-from maps.overlays import overlay_panel
+from maps.overlays import overlay_section
 from maps.safe import html_text, render_template
 from maps.text import (
     ACTIONS,
@@ -47,9 +48,11 @@ def _outline(geom, style: dict, name: str, class_name: str) -> folium.GeoJson:
     )
 
 
-def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo) -> Panel:
+def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo,
+                extra: Markup | str = "") -> Panel:
     """The audit trail as a panel beside the map: who, when, from which level to which, why
-    (``maps/templates/audit.html``, autoescaped)."""
+    (``maps/templates/audit.html``, autoescaped); ``extra`` (Markup rendered from a template,
+    e.g. the overlays told) goes above the trail."""
     rows = [{
         "at": f"{s.at.astimezone(tz):%Y-%m-%d %H:%M}",
         "action": word(ACTIONS, s.action, lang),
@@ -58,7 +61,7 @@ def audit_panel(incident: Incident, category: str, lang: str, tz: ZoneInfo) -> P
         "department": s.department or "", "reason": s.reason,
     } for s in incident.steps]
     return Panel(render_template(
-        "audit.html", incident=incident, category=category, rows=rows,
+        "audit.html", incident=incident, category=category, rows=rows, extra=extra,
         state=word(STATES, incident.state, lang), level=word(LADDER, incident.level, lang),
         words={k: t(k, lang) for k in ("state", "level", "audit")},
         head=[t(k, lang) for k in ("time", "action", "actor", "from_to", "departments",
@@ -124,8 +127,9 @@ def incident_map(
                         fill_opacity=1, className="incident-marker",
                         tooltip=html_text(f"#{incident.id} {category}")).add_to(fmap)
     if not embed:
-        fmap.add_child(audit_panel(incident, category, lang, tz))
-        fmap.add_child(overlay_panel(incident, lang))  # who was responsible, who was told
+        # with who was responsible when it was filed, and who was told (maps.overlays)
+        fmap.add_child(audit_panel(incident, category, lang, tz,
+                                   overlay_section(incident, lang)))
     return fmap
 
 

@@ -30,7 +30,6 @@ from grid.hierarchy import store as hierarchy
 from grid.incidents.models import Incident
 from grid.overlays import store
 from maps.basemap import shift_geometry
-from maps.layers import Panel
 
 #: Open-case classes of a segment's chief (upper bound inclusive) and their line colours.
 SEGMENT_CLASSES = [(0, "#1a9641"), (2, "#fdae61"), (float("inf"), "#d7191c")]
@@ -107,9 +106,8 @@ HATCH = ENV.from_string("""
  fill-opacity="0.08"/><line x1="0" y1="0" x2="0" y2="8" stroke="{{ colour }}"
  stroke-width="2.5"/></pattern></defs></svg>""")
 
-OVERLAY_PANEL = ENV.from_string("""
-<div id="overlays" class="grid-panel" style="bottom:10px;left:10px;max-width:420px">
-<b>{{ tr('overlays', lang) }}</b>
+OVERLAY_SECTION = ENV.from_string("""
+<div id="overlays"><h4>{{ tr('overlays', lang) }}</h4>
 {% if not record %}<div>{{ tr('none', lang) }}</div>{% else %}
 {% for b in record.temporary_branches %}
 <div class="overlay-told overlay-branch">{{ tr('branch', lang) }}: {{ b.name }}
@@ -209,7 +207,7 @@ def add_overlay_layers(fmap: folium.Map, session: Session, street_code: str,
         layer.add_to(units)
 
 
-def overlay_panel(incident: Incident, lang: str) -> Panel:
-    """The incident page's panel: the overlays recorded when the case was filed, and which
-    of them were told."""
-    return Panel(OVERLAY_PANEL.render(record=incident.overlays, lang=lang))
+def overlay_section(incident: Incident, lang: str) -> Markup:
+    """The incident page's section (in the audit panel, so it never covers the map on a
+    phone): the overlays recorded when the case was filed, and which of them were told."""
+    return Markup(OVERLAY_SECTION.render(record=incident.overlays, lang=lang))

@@ -205,6 +205,7 @@ def test_street_map_shows_the_overlays_in_chromium(street, backend):
     r = client.post("/api/v1/incidents", headers=auth(tokens["street"]), json={
         "lon": lon, "lat": lat, "category": "Z010", "description": "占道经营"})
     assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
     import socket
 
     with socket.socket() as s:
@@ -245,6 +246,12 @@ def test_street_map_shows_the_overlays_in_chromium(street, backend):
                 unit.wait_for()
                 assert "<b>周院长</b>" in unit.inner_text()  # shown as text, not markup
                 assert "${alert(1)}" in unit.inner_text()
+                page.goto(f"http://127.0.0.1:{port}/maps/incidents/{case_id}"
+                          f"?token={tokens['street']}")
+                told = page.locator("#audit #overlays")
+                told.wait_for()
+                assert BRANCH in told.inner_text() and "钱巷长" in told.inner_text()
+                assert "已通知" in told.inner_text()  # 占道经营 tells the lane chief
                 assert errors == [], errors
                 page.close()
             chromium.close()

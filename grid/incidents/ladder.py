@@ -430,8 +430,10 @@ class Ladder:
         for summons in incident.summonses:
             if summons.department not in departments and summons.done_at is None:
                 summons.done_at = now  # an earlier round's party not summoned this time
+        # The step names who was summoned in its 60-character column; the summons rows keep
+        # every party whatever the length (a stationed unit's name may take up to 60 alone).
         return self._move(session, incident, actor, "whistle", state="whistled",
-                          reason=reason, department=",".join(departments), now=now)
+                          reason=reason, department=",".join(departments)[:60], now=now)
 
     def _summons(self, session: Session, actor: Actor, incident_id: int,
                  department: str | None, move: Move) -> tuple[Incident, Summons]:

@@ -3,6 +3,7 @@ chiefs, building heads and stationed units, list what applies at a point."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grid.errors import GridError
+from grid.hierarchy.levels import Level
 from grid.migrate import upgrade
 from grid.orm import utcnow
 from grid.overlays import files, segments, store
@@ -150,13 +152,9 @@ def at(lon: float, lat: float,
        on: Annotated[str | None, typer.Option(help="date YYYY-MM-DD; default today")] = None
        ) -> None:
     """The overlays at a point (CGCS2000 lon/lat) on a day, as JSON."""
-    import json
-
     svc = _services()
     day = date.fromisoformat(on) if on else store.local_day(utcnow(),
                                                             svc.settings.work_timezone)
     location = svc.places.locate(lon, lat)
-    from grid.hierarchy.levels import Level
-
     match = svc.overlays.match(lon, lat, day, location.codes.get(Level.building))
     console.print_json(json.dumps(match.as_dict(), ensure_ascii=False))

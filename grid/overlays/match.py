@@ -14,8 +14,11 @@
 
 The index is a snapshot of the overlay tables, rebuilt when older than the locate cache's
 ``fresh_seconds`` or after :meth:`OverlayDirectory.invalidate` (every write through the API
-and the CLI calls it). Everything is vectorised (one STRtree query over all points) so
-``grid place`` adds the overlay columns to a million rows as arrays, not a Python loop.
+and the CLI calls it). One point (locate, a report) is answered with scalar geometries;
+``grid place``'s columns are arrays: point-in-polygon tests on the raw coordinates
+(``shapely.intersects_xy``) for the branches and for the segments' reach, then one STRtree
+``dwithin`` query for the points within reach — ``benchmarks/overlay_bench.py`` measures both
+and checks them against each other and against a brute force.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from grid.db import STORAGE_SRID, Database
 from grid.hierarchy.models import PartyOrg
 from grid.overlays import store
 from grid.overlays.models import HEAD_ROLES
+from grid.spatial.crs import gauss_kruger_epsg, to_metres
 
 #: Distances closer than this (metres) to the nearest one are ties (see the module doc).
 TIE_M = 0.01
@@ -110,20 +114,23 @@ class OverlayIndex:
         self.distance_m = distance_m
         self._zones: dict[int, shapely.STRtree] = {}
         self._metric: dict[int, np.ndarray] = {}
+        self._reach: dict[int, shapely.Geometry] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to dask workers with the placer (grid.spatial.distributed): the trees and
         # the lock are rebuilt there.
         state = self.__dict__.copy()
-        for key in ("branch_tree", "_zones", "_metric", "_lock"):
+        for key in ("branch_tree", "_zones", "_metric", "_reach", "_lock"):
             state.pop(key)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.branch_tree = shapely.STRtree(self.branch_geoms)
-        self._zones, self._metric, self._lock = {}, {}, threading.Lock()
+        shapely.prepare(self.branch_geoms)
+        self._zones, self._metric, self._reach = {}, {}, {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_db(cls, db: Database, distance_m: float) -> OverlayIndex:
@@ -143,6 +150,7 @@ class OverlayIndex:
                             "secretary": b.secretary, "contact": b.contact, **_dates(b)},
                            b.valid_from, b.valid_to) for b in rows]
         branch_geoms = np.array([store.shape(b) for b in rows], dtype=object)
+        shapely.prepare(branch_geoms)
         segs = store.segments(session)
         segments = [{"code": s.code, "name": s.name, "kind": s.kind} for s in segs]
         segment_geoms = np.array([store.shape(s) for s in segs], dtype=object)
@@ -183,6 +191,15 @@ class OverlayIndex:
                     forward.transform(xy[:, 0], xy[:, 1])))
                 self._metric[epsg] = metric
                 self._zones[epsg] = shapely.STRtree(metric)
+                # Everywhere within the distance of some segment: points outside it need no
+                # geometry at all (shapely.intersects_xy tests raw coordinates). A buffer's
+                # round caps are polygons inscribed in the circle (8 segments a quarter: at
+                # least cos(π/32) of the radius), so the radius is widened to cover the whole
+                # circle, plus 1 cm; the exact distance is measured afterwards.
+                radius = (self.distance_m + 0.01) / np.cos(np.pi / 32)
+                reach = shapely.union_all(shapely.buffer(metric, radius, quad_segs=8))
+                shapely.prepare(reach)
+                self._reach[epsg] = reach
             return self._zones[epsg], self._metric[epsg]
 
     def nearest_segments(self, lons: np.ndarray, lats: np.ndarray
@@ -190,25 +207,25 @@ class OverlayIndex:
         """Per point, the index of the nearest segment within the distance (-1: none) and its
         distance in metres (NaN: none), by the tie rule of the module doc. Points are
         measured in the Gauss-Krüger zone of each point's own longitude."""
-        from grid.spatial.crs import gauss_kruger_epsg, to_metres
-
         best = np.full(len(lons), -1, dtype=np.int64)
         dist = np.full(len(lons), np.nan)
         ok = np.isfinite(lons) & np.isfinite(lats)
         if not len(self.segments) or not ok.any():
             return best, dist
-        zones = np.full(len(lons), -1, dtype=np.int64)
-        for i in np.flatnonzero(ok):  # a cheap scalar rule; a street is one zone anyway
-            try:
-                zones[i] = gauss_kruger_epsg(float(lons[i]))
-            except ValueError:
-                zones[i] = -1
+        # gauss_kruger_epsg over the array: the 3° zone of each longitude (-1 outside 25–45)
+        with np.errstate(invalid="ignore"):
+            zone = np.where(ok, np.round(np.where(ok, lons, 0) / 3), -1).astype(np.int64)
+        zones = np.where((zone >= 25) & (zone <= 45), 4534 + zone - 25, -1)
         for epsg in np.unique(zones[zones >= 0]).tolist():
             rows = np.flatnonzero(zones == epsg)
             tree, metric = self._zone(int(epsg))
             forward = to_metres(float(lons[rows[0]]))  # cached per zone
-            x, y = forward.transform(lons[rows], lats[rows])
-            points = shapely.points(np.asarray(x), np.asarray(y))
+            x, y = (np.asarray(v) for v in forward.transform(lons[rows], lats[rows]))
+            near = shapely.intersects_xy(self._reach[int(epsg)], x, y)
+            rows, x, y = rows[near], x[near], y[near]
+            if not len(rows):
+                continue
+            points = shapely.points(x, y)
             p_ix, s_ix = tree.query(points, predicate="dwithin", distance=self.distance_m)
             if not len(p_ix):
                 continue
@@ -266,8 +283,39 @@ class OverlayIndex:
 
     def match(self, lon: float, lat: float, day: date,
               building_code: str | None = None) -> OverlayMatch:
-        """:class:`OverlayMatch` at one point."""
-        return self.match_many([lon], [lat], day, [building_code])[0]
+        """:class:`OverlayMatch` at one point: the same rules as :meth:`match_many`, with
+        scalar geometries (the path of locate and of every report, where the array
+        machinery's overhead would dominate)."""
+        found = OverlayMatch(day, building_heads=self.heads_of(building_code, day))
+        if not (np.isfinite(lon) and np.isfinite(lat)):
+            return found
+        if self.branches:
+            hits = self.branch_tree.query(shapely.Point(lon, lat), predicate="intersects")
+            found.temporary_branches = sorted(
+                (self.branches[b].data for b in hits.tolist() if self.branches[b].on(day)),
+                key=lambda data: data["code"])
+        found.street_chief = self._nearest_one(lon, lat, day)
+        return found
+
+    def _nearest_one(self, lon: float, lat: float, day: date) -> SegmentHit | None:
+        if not self.segments:
+            return None
+        try:
+            epsg = gauss_kruger_epsg(lon)
+        except ValueError:
+            return None
+        tree, metric = self._zone(epsg)
+        point = shapely.Point(*to_metres(lon).transform(lon, lat))
+        near = tree.query(point, predicate="dwithin", distance=self.distance_m)
+        if not len(near):
+            return None
+        distances = shapely.distance(point, metric[near])
+        tied = near[distances <= distances.min() + TIE_M]
+        best = min(tied.tolist(), key=lambda i: self.segments[i]["code"])
+        seg = self.segments[best]
+        return SegmentHit(seg["code"], seg["name"], seg["kind"],
+                          float(distances[near.tolist().index(best)]),
+                          self.chiefs_of(seg["code"], day))
 
     def columns(self, lons, lats, day: date, building_codes) -> dict[str, np.ndarray]:
         """The overlay columns of ``grid place`` for arrays of points, as arrays (texts are
@@ -279,19 +327,13 @@ class OverlayIndex:
         lats = np.asarray(lats, dtype=float)
         n = len(lons)
         branch = np.full(n, "", dtype=object)
-        finite = np.isfinite(lons) & np.isfinite(lats)
-        if len(self.branches) and finite.any():
-            rows = np.flatnonzero(finite)
-            p_ix, b_ix = self.branch_tree.query(shapely.points(lons[rows], lats[rows]),
-                                                predicate="intersects")
-            valid = np.array([b.on(day) for b in self.branches])
-            keep = valid[b_ix]
-            p_ix, b_ix = p_ix[keep], b_ix[keep]
-            codes = np.array([b.data["code"] for b in self.branches], dtype=object)
-            names = np.array([b.data["name"] for b in self.branches], dtype=object)
-            order = np.lexsort((codes[b_ix].astype(str), p_ix))
-            for p, group in _groups(p_ix[order], b_ix[order]):
-                branch[rows[p]] = "；".join(names[group])
+        # One vectorised point-in-polygon test per branch valid that day, on the raw
+        # coordinates (no point geometries); lowest code first, as in match.
+        for b in sorted((b for b in range(len(self.branches)) if self.branches[b].on(day)),
+                        key=lambda b: self.branches[b].data["code"]):
+            inside = np.flatnonzero(shapely.intersects_xy(self.branch_geoms[b], lons, lats))
+            name = self.branches[b].data["name"]
+            branch[inside] = [f"{text}；{name}" if text else name for text in branch[inside]]
         best, dist = self.nearest_segments(lons, lats)
         seg_codes = np.append(self.segment_codes, "").astype(object)
         chief_text = np.array([";".join(f"{c['tier']}:{c['name']}"
@@ -305,16 +347,6 @@ class OverlayIndex:
         return {"temporary_branch": branch, "street_segment": seg_codes[best],
                 "street_chief": chief_text[best], "street_chief_distance_m": np.round(dist, 2),
                 "building_head": building.to_numpy(dtype=object)}
-
-
-def _groups(keys: np.ndarray, values: np.ndarray):
-    """(key, values) per run of equal ``keys`` (sorted)."""
-    if not len(keys):
-        return
-    cuts = np.flatnonzero(np.diff(keys)) + 1
-    for chunk_keys, chunk_values in zip(np.split(keys, cuts), np.split(values, cuts),
-                                        strict=True):
-        yield int(chunk_keys[0]), chunk_values
 
 
 class OverlayDirectory:
