@@ -84,6 +84,14 @@ def test_registration_refusals(town, api, volunteers):
     assert r.json()["moves"] == ["confirm", "refuse", "leave"]
     assert api.get(f"/api/v1/members/{pending}",
                    headers=auth(town.tokens["other_community"])).status_code == 403
+    # Refused, then registered again: waiting for the community once more.
+    r = api.post(f"/api/v1/members/{pending}/refuse", headers=auth(town.tokens["community"]))
+    assert r.json()["state"] == "refused" and r.json()["moves"] == []
+    third = volunteers["志愿者3"]
+    r = api.post("/api/v1/members", headers=auth(third["token"]), json={
+        "name": "志愿者3", "workplace_org": "区教委党委", "building_code": third["building"],
+        "skills": ["elderly", "it"]})
+    assert r.status_code == 201 and r.json()["state"] == "pending" and r.json()["id"] == pending
 
 
 def test_order_offered_taken_done_rated(town, api, volunteers):
