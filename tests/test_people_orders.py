@@ -84,6 +84,14 @@ def test_registration_refusals(town, api, volunteers):
     assert r.json()["moves"] == ["confirm", "refuse", "leave"]
     assert api.get(f"/api/v1/members/{pending}",
                    headers=auth(town.tokens["other_community"])).status_code == 403
+    # Refused, then registered again: waiting for the community once more.
+    r = api.post(f"/api/v1/members/{pending}/refuse", headers=auth(town.tokens["community"]))
+    assert r.json()["state"] == "refused" and r.json()["moves"] == []
+    third = volunteers["志愿者3"]
+    r = api.post("/api/v1/members", headers=auth(third["token"]), json={
+        "name": "志愿者3", "workplace_org": "区教委党委", "building_code": third["building"],
+        "skills": ["elderly", "it"]})
+    assert r.status_code == 201 and r.json()["state"] == "pending" and r.json()["id"] == pending
 
 
 def test_order_offered_taken_done_rated(town, api, volunteers):
@@ -292,3 +300,25 @@ def test_escalate_due_command_sweeps_orders(town, api, volunteers, monkeypatch):
     assert "orders escalated: 0" in CliRunner().invoke(app, ["escalate-due"]).output
     state = api.get(f"/api/v1/orders/{order_id}", headers=auth(town.tokens["community"]))
     assert state.json()["state"] == "escalated"
+
+
+def test_member_placed_by_address(town, api):
+    """双报到 by address: the hotline gazetteer names the building; an address naming no
+    building for sure is refused with the candidates."""
+    from grid.hierarchy import store
+
+    with town.svc.db.read() as session:
+        version = store.require_active_version(session).id
+        name = store.get_unit(session, version, town.buildings[1]).name
+    token = town.user("volunteer", town.community)
+    r = api.post("/api/v1/members", headers=auth(token), json={
+        "name": "按地址", "workplace_org": "区卫健委党委",
+        "address": f"北京市朝阳区{name}3单元501"})
+    assert r.status_code == 201, r.text
+    assert r.json()["building_code"] == town.buildings[1]
+    r = api.post("/api/v1/members", headers=auth(token), json={
+        "name": "按地址", "workplace_org": "区卫健委党委", "address": "火星路99号"})
+    assert r.status_code == 422
+    r = api.post("/api/v1/members", headers=auth(token), json={
+        "name": "按地址", "workplace_org": "区卫健委党委"})
+    assert r.status_code == 422

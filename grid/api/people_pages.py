@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
 
 from grid.api import people_text  # noqa: F401 — adds the pages' words to the workbench's
 from grid.api.deliberation import topic_public
@@ -32,6 +33,7 @@ from grid.api.web import render, unit_names
 from grid.errors import Forbidden
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
+from grid.hierarchy.models import Unit
 from grid.people import figures
 from grid.people.common import STAFF
 from grid.people.members import MemberState
@@ -47,9 +49,11 @@ MAX_BUILDINGS = 2000
 def _buildings(session, user) -> list[tuple[str, str]]:
     """(code, name) of the buildings in the user's scope, for the pages' building lists."""
     version = store.require_active_version(session).id
-    prefix = user.scope_code or ""
-    rows = store.unit_rows(session, version, Level.building, "code", "name")
-    return [(code, name) for code, name in rows if code.startswith(prefix)][:MAX_BUILDINGS]
+    query = (select(Unit.code, Unit.name)
+             .where(store.alive_in(version), Unit.level == Level.building.value,
+                    Unit.code.startswith(user.scope_code or ""))
+             .order_by(Unit.code).limit(MAX_BUILDINGS))
+    return [(code, name) for code, name in session.execute(query)]
 
 
 def _month(svc, month: str | None) -> str:

@@ -241,7 +241,6 @@ class Deliberation:
             raise MoveNotAllowed(
                 f"当前步骤“{step.label()}”不能 {move} step '{step.code}' does not allow {move}",
                 details={"step": step.code, "does": step.does})
-        topic.row_version = topic.row_version  # the flush below checks the row version
         return topic
 
     def describe(self, session: Session, actor: Actor, topic_id: int, title: str,

@@ -131,17 +131,19 @@ class Members:
         if member is None:
             member = Member(user_name=actor.name)
             session.add(member)
-        elif member.state == MemberState.confirmed and member.community_code != \
-                place.community_code:
-            member.confirmed_by = member.confirmed_at = None  # a new community confirms again
+        # Still confirmed only when already confirmed by the same community; a move, or a
+        # registration refused or ended before, waits for the community again.
+        stays = member.state == MemberState.confirmed and \
+            member.community_code == place.community_code
         member.name, member.workplace_org = name, workplace_org
         member.phone_cipher, member.phone_masked = cipher, masked
         member.building_code, member.grid_code = place.building_code, place.grid_code
         member.community_code, member.lon, member.lat = place.community_code, place.lon, \
             place.lat
         member.skills, member.availability = skills, sorted(set(availability))
-        if member.confirmed_at is None:
+        if not stays:
             member.state = MemberState.pending
+            member.confirmed_by = member.confirmed_at = None
         member.registered_at = utcnow()
         session.flush()
         return member
