@@ -148,17 +148,7 @@ def main() -> None:
     city = load_city(args.scale)
     counts = {level: len(city[level]["code"]) for level in city}
     print(f"city at --scale {args.scale}: {counts}", flush=True)
-    name = args.keep or f"grid_bench_snap_{os.getpid()}"
-    admin = psycopg.connect(args.pg_url, autocommit=True)
-    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    url = args.pg_url.rsplit("/", 1)[0] + f"/{name}"
-    token_file = OUT / f"{name}.token"
-    if exists and token_file.exists():
-        token = token_file.read_text()
-    else:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        token = fill(url, city)
-        token_file.write_text(token)
+    url, token, _version, drop = city_database(args, city)
     snapshot_dir = Path(tempfile.mkdtemp(prefix="snapshot-", dir=OUT))
     lon, lat = random_points(city, 2000)
     paths = [ours_path(x, y) for x, y in zip(lon, lat, strict=True)]
@@ -170,8 +160,35 @@ def main() -> None:
         report(args, url, token, snapshot_dir, paths)
     finally:
         shutil.rmtree(snapshot_dir, ignore_errors=True)
+        drop()
+
+
+def city_database(args, city: dict):
+    """A PostGIS database holding the city (``--keep``: reused if it exists, and kept): its
+    URL, an admin token, the active version and a function that drops it unless kept."""
+    name = args.keep or f"grid_bench_snap_{os.getpid()}"
+    admin = psycopg.connect(args.pg_url, autocommit=True)
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    url = args.pg_url.rsplit("/", 1)[0] + f"/{name}"
+    token_file = OUT / f"{name}.token"
+    if exists and token_file.exists():
+        token = token_file.read_text()
+    else:
+        if exists:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+        token = fill(url, city)
+        token_file.write_text(token)
+    with psycopg.connect(url) as conn:
+        version = conn.execute(
+            "SELECT id FROM boundary_version WHERE is_active").fetchone()[0]
+
+    def drop() -> None:
         if not args.keep:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            token_file.unlink(missing_ok=True)
+
+    return url, token, version, drop
 
 
 def build_snapshot(url: str, snapshot_dir: Path) -> None:
