@@ -68,7 +68,8 @@ CASES = [
     ("get", "/ogc/collections/nowhere%00/items", {}, 422),
     ("get", "/ogc/collections/street/items?bbox=nan,nan,nan,nan", {}, 422),
     ("get", "/api/v1/incidents/stats/rates?month=9999-12", {}, 422),
-    ("get", "/maps/city?token=%E4%B8%AD%E6%96%87", {}, 422),
+    # (A ?token= in a URL is no longer read at all — tests/test_signin.py — so a non-Latin-1
+    # one can no longer reach a cookie.)
     ("get", "/maps/streets/110105001/buildings.geojson?bbox=1.2.3,1,2,3", {}, 422),
 ]
 

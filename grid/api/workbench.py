@@ -31,6 +31,7 @@ from grid.incidents.moves import NAMES, allowed, awaiting
 from grid.incidents.queue import BOXES, QueueFilter, box_of, boxes_for, mine, todo
 from grid.orm import utcnow
 from grid.residents.pii import mask_phone
+from grid.scope import Scope
 from grid.services import Services
 from maps.text import ACTIONS
 
@@ -219,7 +220,7 @@ def incident_work_page(request: Request, svc: Svc, user: PageUser, session: Read
     now = utcnow()
     lang = page_lang(request, svc.settings)
     incident = svc.ladder.get(session, user, incident_id)
-    shaped = detail(svc, session, incident)
+    shaped = detail(svc, session, incident, scope=Scope.of(user))
     moves = allowed(user, incident)
     photos = sorted({a for s in incident.steps for a in (s.attachments or [])})
     twins = [d for d in duplicates.suggest(session, svc.ladder, incident, now)
