@@ -26,7 +26,7 @@ from grid.demo import DEMO_STREET, load_sample
 from grid.hierarchy import store as hierarchy
 from grid.hierarchy.levels import Level
 from grid.users import add_user
-from tests.conftest import DATA, auth
+from tests.conftest import DATA, auth, sign_in
 from tests.overlay_setup import site
 
 BRANCH = "和平里地铁站项目临时党支部"
@@ -153,10 +153,10 @@ def test_done_when_api_maps_and_place(street, tmp_path, monkeypatch):
     unit = next(s for s in r.json()["summonses"] if s["department"] == "和平里医院")
     assert unit["reported_in_at"] is not None and unit["report_in_late"] is False
 
-    page = client.get(f"/maps/incidents/{case.id}?token={tokens['street']}")
+    page = client.get(f"/maps/incidents/{case.id}", headers=street_auth)
     assert page.status_code == 200
     assert BRANCH in page.text and "钱巷长" in page.text and "已通知" in page.text
-    html = client.get(f"/maps/streets/{DEMO_STREET}?token={tokens['street']}").text
+    html = client.get(f"/maps/streets/{DEMO_STREET}", headers=street_auth).text
     assert "url(#grid-hatch)" in html and 'id="grid-hatch"' in html
     assert LANE in html and "钱巷长" in html and "和平里医院" in html
     assert "已撤销项目临时党支部" not in html  # expired: not drawn
@@ -224,10 +224,11 @@ def test_street_map_shows_the_overlays_in_chromium(street, backend):
             chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             for viewport in ({"width": 1440, "height": 900}, {"width": 390, "height": 844}):
                 page = chromium.new_page(viewport=viewport)
+                base = f"http://127.0.0.1:{port}"
+                sign_in(page, base, tokens["street"], "/")
                 errors: list[str] = []
                 page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-                page.goto(f"http://127.0.0.1:{port}/maps/streets/{DEMO_STREET}"
-                          f"?token={tokens['street']}")
+                page.goto(f"{base}/maps/streets/{DEMO_STREET}")
                 page.wait_for_selector("path.overlay-branch")
                 assert page.locator("path.overlay-branch").first.get_attribute(
                     "fill") == "url(#grid-hatch)"
@@ -246,8 +247,7 @@ def test_street_map_shows_the_overlays_in_chromium(street, backend):
                 unit.wait_for()
                 assert "<b>周院长</b>" in unit.inner_text()  # shown as text, not markup
                 assert "${alert(1)}" in unit.inner_text()
-                page.goto(f"http://127.0.0.1:{port}/maps/incidents/{case_id}"
-                          f"?token={tokens['street']}")
+                page.goto(f"{base}/maps/incidents/{case_id}")
                 told = page.locator("#audit #overlays")
                 told.wait_for()
                 assert BRANCH in told.inner_text() and "钱巷长" in told.inner_text()
