@@ -47,7 +47,7 @@ def test_snapshot_answers_as_the_locators(built, tmp_path):
     path = snapshot.write(bulk, tmp_path)
     assert snapshot.current(tmp_path) == path
     opened = snapshot.open_current(tmp_path, bulk.version_id)
-    assert isinstance(opened.indexes[Level.building].cells, np.memmap)  # mapped, not copied
+    assert isinstance(opened.indexes[Level.building].cells.base, np.memmap)  # mapped
     lons, lats = _points(backbone)
     expected = backbone.locate_many(lons, lats)
     found = opened.locate_many(lons, lats)

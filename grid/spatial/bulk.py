@@ -179,16 +179,24 @@ class CellIndex:
     def on_boundary(self, idx: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether point i lies on the boundary of polygon ``idx[i]``.
 
-        Small rings are rebuilt from the vertex table for this call (a snapshot keeps no
-        shapely geometry of them; the padding vertices change no answer); others use their
-        geometry's boundary, a new geometry per call.
+        Small rings are tested in numpy, their doubtful pairs on rings rebuilt from the vertex
+        table for this call (a snapshot keeps no shapely geometry of them; the padding vertices
+        change no answer); others use their geometry's boundary, a new geometry per call.
         """
         result = np.zeros(len(idx), dtype=bool)
         rows = self.ring_row[idx]
         small = np.flatnonzero(rows >= 0)
         if len(small):
-            rings = shapely.linearrings(self.ring_xy[rows[small]])
-            result[small] = shapely.intersects_xy(rings, x[small], y[small])
+            # A point on a ring lies on a vertex or a horizontal edge (a vertex at its height:
+            # unsure) or inside a sloping edge (orientation zero, or unsure): the numpy test
+            # settles every other pair, the unsure ones go to GEOS.
+            _, _, on_edge, unsure = _ring_test(self.ring_xy, rows[small], x[small], y[small])
+            result[small] = on_edge
+            doubtful = np.flatnonzero(unsure & ~on_edge)
+            if len(doubtful):
+                rings = shapely.linearrings(self.ring_xy[rows[small[doubtful]]])
+                result[small[doubtful]] = shapely.intersects_xy(
+                    rings, x[small[doubtful]], y[small[doubtful]])
         large = np.flatnonzero(rows < 0)
         if len(large):
             rings = shapely.boundary(self.geoms[idx[large]])
@@ -255,9 +263,9 @@ def _ring_table(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ring_row, ring_xy
 
 
-def _covers_rings(ring_xy: np.ndarray, rows: np.ndarray, px: np.ndarray,
-                  py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Whether ring ``rows[i]`` covers point i, and the positions of the pairs left to GEOS.
+def _ring_test(ring_xy: np.ndarray, rows: np.ndarray, px: np.ndarray, py: np.ndarray):
+    """Whether ring ``rows[i]`` covers point i, the positions of the pairs left to GEOS, and
+    the masks of pairs found on an edge and of pairs the test cannot vouch for.
 
     GEOS's ``RayCrossingCounter``, vectorised: the point is covered when it lies on an edge or
     a rightward ray from it crosses the ring an odd number of times. A non-horizontal edge
@@ -291,7 +299,15 @@ def _covers_rings(ring_xy: np.ndarray, rows: np.ndarray, px: np.ndarray,
         on_edge |= straddle & (det == 0)
         count += straddle & ((det > 0) == above[:, k + 1])
     covered = on_edge | (count % 2 == 1)
-    return covered, np.flatnonzero(unsure & ~on_edge)
+    return covered, np.flatnonzero(unsure & ~on_edge), on_edge, unsure
+
+
+def _covers_rings(ring_xy: np.ndarray, rows: np.ndarray, px: np.ndarray,
+                  py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether ring ``rows[i]`` covers point i, and the positions of the pairs left to GEOS
+    (see ``_ring_test``)."""
+    covered, doubtful, _, _ = _ring_test(ring_xy, rows, px, py)
+    return covered, doubtful
 
 
 def _boundary_cells(geoms, x0, y0, size, nx, ny) -> np.ndarray:

@@ -138,7 +138,8 @@ def open_snapshot(path: Path) -> BulkLocator:
 
 def _load(file: Path) -> np.ndarray:
     try:
-        return np.load(file, mmap_mode="r", allow_pickle=False)
+        # A plain ndarray view of the map: numpy's memmap subclass re-wraps every slice.
+        return np.load(file, mmap_mode="r", allow_pickle=False).view(np.ndarray)
     except ValueError:  # an empty array cannot be mapped (a level without units)
         return np.load(file, allow_pickle=False)
 
