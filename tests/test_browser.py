@@ -438,7 +438,11 @@ def test_amap_basemap_shifts_overlays_to_gcj02(demo, browser, tokens, reported, 
         context, page, requests, errors = _page(browser)
         page.goto(sign_in(page, url, tokens["street"], f"/maps/streets/{STREET}"),
                   wait_until="networkidle")
-        assert [u for u in requests if "/tiles/" in u]  # the configured tile layer is drawn
+        for _ in range(100):  # the configured tile layer is drawn (events may lag the load)
+            if [u for u in requests if "/tiles/" in u]:
+                break
+            page.wait_for_timeout(100)
+        assert [u for u in requests if "/tiles/" in u], requests
         with demo.db.read() as session:
             from geoalchemy2.shape import to_shape
 
