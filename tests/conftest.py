@@ -157,7 +157,9 @@ class served:  # noqa: N801 (used as a context manager, like open)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        options = {"log_config": log_config} if log_config is not None else {}
+        # With the access log on, uvicorn configures no logging of its own: the caller's
+        # handler on the "uvicorn.access" logger sees every line.
+        options = {"log_config": log_config} if log_config is not None or access_log else {}
         self.server = uvicorn.Server(uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, access_log=access_log,
             log_level="info" if access_log else "warning", **options))

@@ -367,7 +367,7 @@ def test_phone_report_online_and_offline(server, browser, tokens, demo, client, 
         browser, **PHONE, permissions=["geolocation"],
         geolocation={"longitude": lon, "latitude": lat})
     page.goto(sign_in(page, server, tokens["grid_worker"], "/report"), wait_until="networkidle")
-    assert page.locator("#category option").count() >= 3
+    page.locator("#category option:nth-child(3)").wait_for(state="attached", timeout=10000)
     page.locator("#locate").click()
     branch = page.locator("#owner .owner-branch")
     branch.wait_for(timeout=5000)
@@ -438,7 +438,11 @@ def test_amap_basemap_shifts_overlays_to_gcj02(demo, browser, tokens, reported, 
         context, page, requests, errors = _page(browser)
         page.goto(sign_in(page, url, tokens["street"], f"/maps/streets/{STREET}"),
                   wait_until="networkidle")
-        assert [u for u in requests if "/tiles/" in u]  # the configured tile layer is drawn
+        for _ in range(100):  # the configured tile layer is drawn (events may lag the load)
+            if [u for u in requests if "/tiles/" in u]:
+                break
+            page.wait_for_timeout(100)
+        assert [u for u in requests if "/tiles/" in u], requests
         with demo.db.read() as session:
             from geoalchemy2.shape import to_shape
 

@@ -99,7 +99,11 @@ def test_my_reports(client, tokens, case):
     r = client.get("/api/v1/work/mine", headers=auth(tokens["grid_worker"]))
     assert r.status_code == 200
     assert case in [i["id"] for i in r.json()["items"]]
-    assert client.get("/api/v1/work/mine", headers=auth(tokens["street"])).json()["total"] == 0
+    worker = r.json()["items"][0]["created_by"]
+    assert {i["created_by"] for i in r.json()["items"]} == {worker}
+    street = client.get("/api/v1/work/mine", headers=auth(tokens["street"])).json()
+    assert case not in [i["id"] for i in street["items"]]
+    assert worker not in {i["created_by"] for i in street["items"]}
 
 
 def test_move_errors_in_one_language(client, tokens, case):

@@ -234,3 +234,100 @@ def test_whole_ladder_by_clicking(demo, tokens, client, backend, tmp_path):
             signin.context.close()
         finally:
             browser.close()
+
+
+def test_access_log_never_holds_a_token(demo, tokens, client, backend):
+    """Browse as users do — sign in by form and by one-time link, open maps, queues and an
+    incident, make a move — with uvicorn's access log captured: no token and no session
+    cookie value appears in it, and the sign-in link it shows is already spent."""
+    import logging
+
+    from grid.sessions import issue_link
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    access = logging.getLogger("uvicorn.access")
+    handler, old_level = Keep(), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    with demo.db.write() as session:
+        code = issue_link(session, "和平街道办")
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        spot = store.shape_of(store.get_unit(session, version, tokens["first_grid"])) \
+            .representative_point()
+    r = client.post("/api/v1/incidents", headers=auth(tokens["grid_worker"]),
+                    json={"lon": spot.x, "lat": spot.y, "category": "Z003"})
+    incident = r.json()["id"]
+    cookies = []
+    try:
+        with served(demo.settings, access_log=True) as base, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            try:
+                worker = Person(browser, base, tokens["grid_worker"], PHONE)
+                worker.queue("act", incident)
+                worker.move("escalate", "社区呼叫")
+                worker.page.goto(base + "/report", wait_until="networkidle")
+                cookies += [c["value"] for c in worker.context.cookies()]
+                worker.done()
+                context = browser.new_context(**DESK)
+                page = context.new_page()
+                page.goto(f"{base}/signin/link/{code}?next=/maps/streets/{STREET}",
+                          wait_until="networkidle")
+                assert page.url.endswith(f"/maps/streets/{STREET}")
+                for path in ("/work", f"/work/incidents/{incident}", "/maps/city"):
+                    page.goto(base + path, wait_until="networkidle")
+                cookies += [c["value"] for c in context.cookies()]
+                context.close()
+                again = browser.new_context().new_page()
+                again.goto(f"{base}/signin/link/{code}")
+                assert "/signin/link/" in again.url and again.locator("#token").count() == 1
+                again.context.close()
+            finally:
+                browser.close()
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(old_level)
+    log = "\n".join(lines)
+    assert f"/work/incidents/{incident}" in log and "/api/v1/incidents/" in log
+    secrets = [t for k, t in tokens.items() if k != "first_grid"] + \
+        [c for c in cookies if len(c) > 20]
+    assert secrets and not [s for s in secrets if s in log]
+    assert "token=" not in log
+
+
+def test_refusal_shown_in_the_page_language(demo, tokens, client, backend):
+    """A move the server refuses (a merge into a case that does not exist) is explained on
+    the page in the page's one language."""
+    with demo.db.read() as session:
+        version = store.require_active_version(session).id
+        spot = store.shape_of(store.get_unit(session, version, tokens["first_grid"])) \
+            .representative_point()
+    r = client.post("/api/v1/incidents", headers=auth(tokens["street"]),
+                    json={"lon": spot.x, "lat": spot.y, "category": "Z003"})
+    incident = r.json()["id"]
+    with served(demo.settings) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            for lang in ("en", "zh"):
+                person = Person(browser, base, tokens["community"], PHONE)
+                person.page.goto(f"{base}/work/incidents/{incident}?lang={lang}")
+                person.page.click("#move-merge")
+                person.page.fill("#form-merge input[name=into]", "99999999")
+                person.page.click("#form-merge button.confirm")
+                error = person.page.locator("#move-error")
+                error.wait_for(state="visible")
+                person.page.wait_for_function(
+                    "() => !document.getElementById('move-error').textContent.endsWith('…')")
+                text = error.inner_text()
+                if lang == "en":
+                    assert "not found" in text and not re.search("[\u4e00-\u9fff]", text)
+                else:
+                    assert "不存在" in text and not re.search("[A-Za-z]", text), text
+                person.done()
+        finally:
+            browser.close()

@@ -233,6 +233,10 @@ def incident_work_page(request: Request, svc: Svc, user: PageUser, session: Read
         reporters=reporters, tz=tz, category=svc.categories.get(incident.category).label(lang),
         departments=svc.categories.departments,
         action_names={k: v.get(lang, v["zh"]) for k, v in ACTIONS.items()},
-        acting_for=[s.department for s in awaiting(user, incident)],
+        acting_for={
+            "report_in": [s.department for s in awaiting(user, incident)
+                          if s.reported_in_at is None],
+            "finish": [s.department for s in awaiting(user, incident)
+                       if s.reported_in_at is not None and s.done_at is None]},
         page_words={k: word(k, lang) for k in (
             "need_reason", "need_department", "need_rating", "sending", "uploading")})

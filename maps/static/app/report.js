@@ -71,7 +71,7 @@
           buildings.addData(f);
         });
         document.body.setAttribute('data-buildings', Object.keys(seenBuildings).length);
-      });
+      }).catch(function () {});  // offline: drawn when the map next moves online
     });
   }
   map.on('moveend', loadBuildings);
