@@ -409,9 +409,11 @@ def place(
 @user_app.command("add")
 def user_add(
     name: str,
-    role: Annotated[str, typer.Option(help="admin|gis|street|community|grid_worker|department")],
+    role: Annotated[str, typer.Option(
+        help="admin|gis|street|community|grid_worker|department|volunteer|party_org")],
     scope: Annotated[str, typer.Option(help="unit code whose subtree the user may act in")] = "",
-    department: str | None = None,
+    department: Annotated[str | None, typer.Option(
+        help="the department (department) or the organisation's name (party_org)")] = None,
 ) -> None:
     """Create a user and print its token (shown once)."""
     from grid.users import add_user

@@ -92,6 +92,8 @@ ROLES: dict[str, dict[str, str]] = {
     "community": {"zh": "社区", "en": "community"},
     "grid_worker": {"zh": "网格员", "en": "grid worker"},
     "department": {"zh": "职能部门", "en": "department"},
+    "volunteer": {"zh": "在职党员", "en": "Party volunteer"},
+    "party_org": {"zh": "单位党组织", "en": "workplace Party organisation"},
     "system": {"zh": "系统（超时自动上报）", "en": "system (overdue sweep)"},
 }
 
