@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession, api_scope
+from grid.api.limits import RowId
 from grid.api.people_schemas import (
     AdvanceBody,
     DecideBody,
@@ -85,14 +86,14 @@ def topics(svc: Svc, user: CurrentUser, session: ReadSession,
 
 
 @router.get("/{topic_id}", response_model=TopicPublic, summary="一个议题 one topic")
-def topic(svc: Svc, user: CurrentUser, session: ReadSession, topic_id: int) -> TopicPublic:
+def topic(svc: Svc, user: CurrentUser, session: ReadSession, topic_id: RowId) -> TopicPublic:
     """One topic in the caller's scope."""
     found = svc.people.deliberation.get(session, user, topic_id)
     return topic_public(svc, session, found, user)
 
 
 @router.post("/{topic_id}/describe", response_model=TopicPublic, summary="议题说明 restate")
-def describe(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def describe(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
              body: DescribeBody) -> TopicPublic:
     """Restate the topic's title and description."""
     found = svc.people.deliberation.describe(session, user, topic_id, body.title,
@@ -101,7 +102,7 @@ def describe(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/invite", response_model=TopicPublic, summary="邀请代表 invite")
-def invite(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def invite(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
            body: InviteBody) -> TopicPublic:
     """Invite participants of the kinds the step names."""
     people = [(p.kind, p.name, p.unit_code) for p in body.participants]
@@ -110,7 +111,7 @@ def invite(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/meetings", response_model=TopicPublic, summary="会议纪要 meeting")
-def meeting(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def meeting(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
             body: MeetingBody) -> TopicPublic:
     """Record a meeting: when, where, minutes, attendance and attachments."""
     found = svc.people.deliberation.meeting(session, user, topic_id, **body.model_dump())
@@ -118,7 +119,7 @@ def meeting(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/options", response_model=TopicPublic, summary="表决选项 option")
-def option(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def option(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
            body: OptionBody) -> TopicPublic:
     """Put an option to the vote."""
     return topic_public(svc, session, svc.people.deliberation.option(session, user, topic_id,
@@ -126,7 +127,7 @@ def option(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/decide", response_model=TopicPublic, summary="决议 decide")
-def decide(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def decide(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
            body: DecideBody) -> TopicPublic:
     """The vote counts and the decision."""
     votes = [VoteCount(**v.model_dump()) for v in body.votes]
@@ -136,7 +137,7 @@ def decide(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/tasks", response_model=TopicPublic, summary="办理事项 task")
-def task(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def task(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
          body: TaskBody) -> TopicPublic:
     """A follow-up task, filed as an incident or placed as an order."""
     found = svc.people.deliberation.task(session, user, topic_id, TaskSpec(**body.model_dump()))
@@ -144,7 +145,7 @@ def task(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/evaluate", response_model=TopicPublic, summary="群众评议 evaluate")
-def evaluate(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def evaluate(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
              body: EvaluateBody) -> TopicPublic:
     """The residents' evaluation, counted per rating."""
     found = svc.people.deliberation.evaluate(session, user, topic_id, dict(body.counts),
@@ -153,14 +154,14 @@ def evaluate(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
 
 
 @router.post("/{topic_id}/publish", response_model=TopicPublic, summary="公示 publish")
-def publish(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int) -> TopicPublic:
+def publish(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId) -> TopicPublic:
     """阳光居务: publish the decision on the public notice page."""
     found = svc.people.deliberation.publish(session, user, topic_id)
     return topic_public(svc, session, found, user)
 
 
 @router.post("/{topic_id}/advance", response_model=TopicPublic, summary="进入下一步 advance")
-def advance(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: int,
+def advance(svc: Svc, user: CurrentUser, session: WriteSession, topic_id: RowId,
             body: AdvanceBody) -> TopicPublic:
     """Move to the next step once the current one has what it requires."""
     found = svc.people.deliberation.advance(session, user, topic_id, body.note)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from grid.api.limits import RowId
 from grid.overlays.models import HEAD_ROLES
 
 Code = Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_\-.]+$")
@@ -137,7 +138,7 @@ class SegmentPublic(Public):
     code: str
     name: str
     kind: str
-    version_id: int
+    version_id: RowId
     communities: list[str]
     chiefs: list[ChiefPublic]
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, UploadFile
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession, api_scope
+from grid.api.limits import RowId
 from grid.api.overlay_schemas import (
     BranchCreate,
     BranchPublic,
@@ -125,7 +126,7 @@ def list_segment_versions(session: ReadSession, user: CurrentUser
 @router.post("/segment-versions/{version_id}/activate", response_model=SegmentVersionPublic,
              summary="启用街巷版本 activate")
 def activate_segments(svc: Svc, session: WriteSession, user: CurrentUser,
-                      version_id: int) -> SegmentVersionPublic:
+                      version_id: RowId) -> SegmentVersionPublic:
     """Make a segment version the active one (GIS staff and admins)."""
     if user.role not in ("admin", "gis"):
         raise Forbidden("只有管理员或GIS人员可以启用版本 only admin or GIS staff can activate")

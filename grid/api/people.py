@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession, api_scope
+from grid.api.limits import RowId
 from grid.api.people_schemas import (
     FinishBody,
     FromIncidentBody,
@@ -83,14 +84,14 @@ def service(svc: Svc, user: CurrentUser, session: ReadSession,
 
 
 @router.get("/members/{member_id}", response_model=MemberPublic, summary="一名党员 one member")
-def member(svc: Svc, user: CurrentUser, session: ReadSession, member_id: int) -> MemberPublic:
+def member(svc: Svc, user: CurrentUser, session: ReadSession, member_id: RowId) -> MemberPublic:
     """A registration: the member's own, or one in a staff member's scope."""
     return member_public(svc, svc.people.members.get(session, user, member_id), user)
 
 
 @router.post("/members/{member_id}/{move}", response_model=MemberPublic,
              summary="确认 / 不予确认 / 退出 confirm, refuse or end a registration")
-def member_move(svc: Svc, user: CurrentUser, session: WriteSession, member_id: int,
+def member_move(svc: Svc, user: CurrentUser, session: WriteSession, member_id: RowId,
                 move: MemberMove) -> MemberPublic:
     """The community confirms (or refuses) a registration; either side may end it."""
     return member_public(svc, svc.people.members.move(session, user, member_id, move), user)
@@ -132,7 +133,7 @@ def place(svc: Svc, user: CurrentUser, session: WriteSession, body: OrderCreate)
 
 @router.post("/orders/from-incident/{incident_id}", response_model=OrderPublic,
              status_code=201, summary="事件转订单 turn an incident into an order")
-def from_incident(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: int,
+def from_incident(svc: Svc, user: CurrentUser, session: WriteSession, incident_id: RowId,
                   body: FromIncidentBody) -> OrderPublic:
     """An order at the incident's place, linked to it."""
     order = svc.people.orders.from_incident(session, user, incident_id,
@@ -154,20 +155,20 @@ def orders(svc: Svc, user: CurrentUser, session: ReadSession,
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, summary="一张订单 one order")
-def order(svc: Svc, user: CurrentUser, session: ReadSession, order_id: int) -> OrderPublic:
+def order(svc: Svc, user: CurrentUser, session: ReadSession, order_id: RowId) -> OrderPublic:
     """One order the caller may see."""
     return order_public(svc, session, svc.people.orders.get(session, user, order_id), user)
 
 
 @router.post("/orders/{order_id}/take", response_model=OrderPublic, summary="接单 take")
-def take(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int) -> OrderPublic:
+def take(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId) -> OrderPublic:
     """An offered volunteer takes the order (the first wins)."""
     return order_public(svc, session, svc.people.orders.take(session, user, order_id), user)
 
 
 @router.post("/orders/{order_id}/finish", response_model=OrderPublic,
              summary="完成服务 report done")
-def finish(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
+def finish(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId,
            body: FinishBody) -> OrderPublic:
     """The volunteer reports the service done: note, hours, photos."""
     found = svc.people.orders.finish(session, user, order_id, **body.model_dump())
@@ -175,7 +176,7 @@ def finish(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
 
 
 @router.post("/orders/{order_id}/rate", response_model=OrderPublic, summary="回单 rate")
-def rate(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
+def rate(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId,
          body: OrderRateBody) -> OrderPublic:
     """The person served rates the service (recorded by the placer's side)."""
     found = svc.people.orders.rate(session, user, order_id, body.rating, body.note)
@@ -184,7 +185,7 @@ def rate(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
 
 @router.post("/orders/{order_id}/escalate", response_model=OrderPublic,
              summary="转社区 escalate to the community")
-def escalate(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
+def escalate(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId,
              body: OrderReasonBody) -> OrderPublic:
     """Hand a waiting order to the community by hand."""
     found = svc.people.orders.escalate(session, user, order_id, body.reason)
@@ -193,7 +194,7 @@ def escalate(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
 
 @router.post("/orders/{order_id}/reoffer", response_model=OrderPublic,
              summary="扩大派单 offer again, wider")
-def reoffer(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
+def reoffer(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId,
             body: ReofferBody) -> OrderPublic:
     """The community offers an escalated order again within ``radius_m``."""
     found = svc.people.orders.reoffer(session, user, order_id, body.radius_m)
@@ -201,7 +202,7 @@ def reoffer(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderPublic, summary="撤单 cancel")
-def cancel(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
+def cancel(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId,
            body: OrderReasonBody) -> OrderPublic:
     """Withdraw an order not yet done."""
     found = svc.people.orders.cancel(session, user, order_id, body.reason)
@@ -210,7 +211,7 @@ def cancel(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
 
 @router.post("/orders/{order_id}/to-incident", response_model=OrderPublic,
              summary="订单转事件 turn into an incident")
-def to_incident(svc: Svc, user: CurrentUser, session: WriteSession, order_id: int,
+def to_incident(svc: Svc, user: CurrentUser, session: WriteSession, order_id: RowId,
                 body: ToIncidentBody) -> OrderPublic:
     """A need volunteers cannot meet becomes an incident at its place (linked both ways)."""
     found, _ = svc.people.orders.to_incident(session, user, order_id, body.category, body.note)

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from grid.api import people_text  # noqa: F401 — adds the pages' words to the workbench's
 from grid.api.deliberation import topic_public
 from grid.api.deps import PageUser, ReadSession, Svc, page_scope, public_scope
+from grid.api.limits import RowId
 from grid.api.people import member_public, order_public
 from grid.api.web import render, unit_names
 from grid.errors import Forbidden
@@ -134,7 +135,7 @@ def topics_page(request: Request, svc: Svc, session: ReadSession, user: PageUser
 @router.get("/people/topics/{topic_id}", response_class=HTMLResponse,
             dependencies=[Depends(page_scope)])
 def topic_page(request: Request, svc: Svc, session: ReadSession, user: PageUser,
-               topic_id: int):
+               topic_id: RowId):
     """One topic: its procedure's steps, what is on record, a form per allowed move."""
     topic = svc.people.deliberation.get(session, user, topic_id)
     shaped = topic_public(svc, session, topic, user)
@@ -147,7 +148,7 @@ def topic_page(request: Request, svc: Svc, session: ReadSession, user: PageUser,
 
 @router.get("/public/topics/{topic_id}", response_class=HTMLResponse,
             dependencies=[Depends(public_scope)])
-def public_notice(request: Request, svc: Svc, session: ReadSession, topic_id: int):
+def public_notice(request: Request, svc: Svc, session: ReadSession, topic_id: RowId):
     """阳光居务: the published decision for the affected residents — the topic, the steps
     taken, the options and votes, the decision, the tasks and their state, the evaluation.
     No participant, minutes or other personal data."""

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from grid.api.limits import RowId
+
 Code = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,32}$")]
 Skill = Annotated[str, Field(pattern=r"^[a-z_]{1,30}$")]
 Text = Annotated[str, Field(max_length=4000)]
@@ -59,7 +61,7 @@ class MemberPublic(Public):
 class ServicePublic(Public):
     """A member's service as their workplace organisation sees it: no resident data."""
 
-    member_id: int
+    member_id: RowId
     name: str
     community_code: str
     state: str
@@ -120,7 +122,7 @@ class ToIncidentBody(BaseModel):
 
 
 class OfferPublic(Public):
-    member_id: int
+    member_id: RowId
     member_name: str
     rank: int
     distance_m: float
@@ -159,9 +161,9 @@ class OrderPublic(Public):
     done_at: datetime | None
     hours: float | None
     rating: str | None
-    incident_id: int | None
+    incident_id: RowId | None
     link: str | None
-    topic_id: int | None
+    topic_id: RowId | None
     created_by: str
     created_at: datetime
     offers: list[OfferPublic]
@@ -210,7 +212,7 @@ class OptionBody(BaseModel):
 
 
 class VoteBody(BaseModel):
-    option_id: int
+    option_id: RowId
     votes_for: int = Field(ge=0, le=1_000_000)
     votes_against: int = Field(default=0, ge=0, le=1_000_000)
     abstentions: int = Field(default=0, ge=0, le=1_000_000)
@@ -218,7 +220,7 @@ class VoteBody(BaseModel):
 
 class DecideBody(BaseModel):
     votes: list[VoteBody] = Field(min_length=1, max_length=50)
-    chosen: int
+    chosen: RowId
     decision: str = Field(min_length=1, max_length=4000)
 
 
@@ -280,8 +282,8 @@ class OptionPublic(Public):
 class TaskPublic(BaseModel):
     id: int
     title: str
-    incident_id: int | None
-    order_id: int | None
+    incident_id: RowId | None
+    order_id: RowId | None
     state: str | None
 
 
@@ -353,14 +355,14 @@ class VisitCreate(BaseModel):
     mood: Literal["", "满意", "一般", "不满", "急迫"] = ""
     heard: str = Field(min_length=1, max_length=4000, description="民情")
     follow_up: str = Field(default="", max_length=2000)
-    round_id: int | None = None
+    round_id: RowId | None = None
     visited_at: AwareDatetime | None = None
 
 
 class VisitPublic(Public):
     id: int
     worker: str
-    round_id: int | None
+    round_id: RowId | None
     building_code: str
     grid_code: str
     household: str
@@ -369,7 +371,7 @@ class VisitPublic(Public):
     heard: str
     follow_up: str
     visited_at: datetime
-    incident_id: int | None
+    incident_id: RowId | None
 
 
 class VisitIncidentBody(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, UploadFile
 
 from grid.api.deps import CurrentUser, ReadSession, Svc, WriteSession, api_scope
 from grid.api.incidents import table
+from grid.api.limits import RowId
 from grid.api.people_schemas import (
     BatchBody,
     CoveragePublic,
@@ -66,7 +67,7 @@ async def import_gpx(svc: Svc, user: CurrentUser, file: UploadFile,
 
 @router.post("/rounds/{round_id}/batches", response_model=RoundPublic,
              summary="上传轨迹批次 send a batch of track points")
-def batch(svc: Svc, user: CurrentUser, session: WriteSession, round_id: int,
+def batch(svc: Svc, user: CurrentUser, session: WriteSession, round_id: RowId,
           body: BatchBody) -> RoundPublic:
     """Batch ``seq`` of the track; a batch sent again (offline retry) is stored once
     (``stored`` false)."""
@@ -96,7 +97,7 @@ def workers(svc: Svc, user: CurrentUser, session: ReadSession, unit: UnitCode,
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic, summary="一次走访 one round")
-def one_round(svc: Svc, user: CurrentUser, session: ReadSession, round_id: int) -> RoundPublic:
+def one_round(svc: Svc, user: CurrentUser, session: ReadSession, round_id: RowId) -> RoundPublic:
     """A round: its worker's own, or in a staff member's scope."""
     return round_public(svc.people.rounds.get(session, user, round_id))
 
@@ -122,7 +123,7 @@ def visits(svc: Svc, user: CurrentUser, session: ReadSession,
 
 @router.post("/visits/{visit_id}/incident", response_model=VisitPublic,
              summary="民情转事件 file the entry as an incident")
-def visit_incident(svc: Svc, user: CurrentUser, session: WriteSession, visit_id: int,
+def visit_incident(svc: Svc, user: CurrentUser, session: WriteSession, visit_id: RowId,
                    body: VisitIncidentBody) -> VisitPublic:
     """One step from what was heard to an incident at the building (网格发现)."""
     entry, _ = svc.people.rounds.to_incident(session, user, visit_id, body.category, body.note)

@@ -80,7 +80,7 @@ def from_geojson(geometry: dict) -> BaseGeometry:
     """A GeoJSON geometry (storage lon/lat) as shapely, or InvalidInput saying why not."""
     try:
         geom = shapely.geometry.shape(geometry)
-    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise InvalidInput(f"几何无效 invalid GeoJSON geometry: {exc}") from exc
     west, south, east, north = shapely.bounds(geom)
     if not (73 <= west <= east <= 136 and 3 <= south <= north <= 54):
