@@ -128,6 +128,41 @@
     return html + '</select></label>';
   }
 
+  // On a phone the panels fold to their title, so they do not cover the map and its popups;
+  // tapping the title opens or folds the panel again.
+  var PHONE = window.matchMedia('(max-width: 600px)');
+  function foldOnPhone(panel) {
+    if (!panel) { return; }
+    var title = panel.querySelector('b');
+    if (!title) { return; }
+    title.classList.add('fold-toggle');
+    title.setAttribute('role', 'button');
+    title.addEventListener('click', function () { panel.classList.toggle('folded'); });
+    if (PHONE.matches) { panel.classList.add('folded'); }
+  }
+
+  // Leaflet's own layer list (built after this script, expanded): on a phone folded to its
+  // button once the page has loaded; the button opens it, a tap on the map folds it again.
+  window.addEventListener('load', function () {
+    if (!PHONE.matches) { return; }
+    document.querySelectorAll('.leaflet-control-layers').forEach(function (el) {
+      el.classList.remove('leaflet-control-layers-expanded');
+      var toggle = el.querySelector('.leaflet-control-layers-toggle');
+      if (toggle) {
+        toggle.addEventListener('click', function (e) {
+          e.preventDefault();
+          el.classList.add('leaflet-control-layers-expanded');
+        });
+      }
+      var map = el.closest('.leaflet-container');
+      if (map) {
+        map.addEventListener('click', function (e) {
+          if (!el.contains(e.target)) { el.classList.remove('leaflet-control-layers-expanded'); }
+        });
+      }
+    });
+  });
+
   function filterControl(map, d, onChange) {
     var T = d.text;
     var control = L.control({position: 'topright'});
@@ -237,6 +272,8 @@
       if (fromUser) { syncUrl(f); }
     }
     control = filterControl(map, d, apply);
+    foldOnPhone(control.container);
+    foldOnPhone(document.getElementById('legend'));
     apply(control.values(), false);
     window.gridIncidents = {markers: markers, cluster: cluster, heat: heat, apply: apply};
   }
