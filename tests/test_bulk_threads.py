@@ -7,10 +7,10 @@ each other's structures: SIGSEGV or ``malloc(): ... corrupted``. The test runs t
 placement in a fresh interpreter with CPython's debug allocator and glibc's heap checks on, so
 a regression shows up as a non-zero exit status here rather than as a flaky crash elsewhere.
 
-How often it catches the unfixed code depends on the threads really running at once: at a
-load average near 1 the worker below crashed in 4 of 4 subprocesses, within its first rounds;
-at a load average of 14–19 on the 2 shared cores, in 0 of 3 (and this test passed 5 of 5 times
-on the unfixed code), with 4 threads and 800,000 points in 1 of 3.
+How often it catches the unfixed code depends on the threads really running at once: with the
+load average around 10 on the 2 shared cores the worker below crashed in 4 of 4 subprocesses,
+within its first rounds; at 14–19, in 0 of 3 (and this test passed 5 of 5 times on the unfixed
+code), with 4 threads and 800,000 points in 1 of 3.
 """
 
 from __future__ import annotations
