@@ -152,6 +152,9 @@ def test_alias_lifecycle(client, people):
     other = client.post("/api/v1/hotline/match", json={"address": "原化工二厂宿舍15号楼"},
                         headers=community).json()
     assert other["placed"] is None                              # another building: not it
+    elsewhere = client.post("/api/v1/hotline/match", headers=community,
+                            json={"address": "北京市海淀区" + old_name}).json()
+    assert elsewhere["placed"] is None                          # a stated district rules it out
 
     assert client.delete(f"/api/v1/hotline/aliases/{alias.id}",
                          headers=auth(people["grid_worker"])).status_code == 403

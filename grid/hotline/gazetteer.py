@@ -158,8 +158,12 @@ class Gazetteer:
         self.by_doorplate: dict[str, dict[str, BuildingEntry]] = defaultdict(dict)
         self.by_courtyard: dict[str, list[BuildingEntry]] = defaultdict(list)
         self.community_of: dict[str, str] = {}
+        self.by_code = {entry.code: entry for entry in entries}
         for entry in entries:
             self._index(entry)
+        #: Every road the gazetteer knows (by 门牌 or courtyard), longest first.
+        courtyard_roads = {re.sub(r"[甲乙丙丁]?\d+号院$", "", c) for c in self.by_courtyard}
+        self.roads = sorted(set(self.by_doorplate) | courtyard_roads, key=len, reverse=True)
         # Shortened names: the root (西坝河) and, for …东里/西里/南里/北里, root + direction
         # (曙光北).
         self.by_short: dict[str, set[str]] = defaultdict(set)
@@ -234,9 +238,7 @@ class Gazetteer:
 
     def entry(self, code: str) -> BuildingEntry | None:
         """The building with ``code``, if the gazetteer has it."""
-        if not hasattr(self, "_by_code"):
-            self._by_code = {e.code: e for e in self.entries}
-        return self._by_code.get(code)
+        return self.by_code.get(code)
 
     def _community_hint(self, place: str) -> tuple[str, str]:
         """The community named in ``place`` and the place without it. Only the full name
@@ -252,13 +254,13 @@ class Gazetteer:
         margin."""
         parsed = parse(address, self.prefixes)
         result = Match(address, parsed)
+        if parsed.foreign:  # contradicts every building, an alias's too
+            result.why = f"不在本辖区 outside the area: {parsed.foreign}"
+            return result
         known = self._alias(parsed)
         if known is not None:
             result.candidates = [known]
             result.placed = known.code
-            return result
-        if parsed.foreign:
-            result.why = f"不在本辖区 outside the area: {parsed.foreign}"
             return result
         if parsed.road:
             found, rival, why = self._by_road(parsed)
@@ -296,8 +298,7 @@ class Gazetteer:
 
     def _by_road(self, parsed: ParsedAddress) -> tuple[list[Candidate], float, str]:
         """A road address: the building at the 门牌, or the courtyard's building."""
-        road = next((r for r in sorted(set(self.by_doorplate) | self._courtyard_roads(),
-                                       key=len, reverse=True) if parsed.road.endswith(r)), None)
+        road = next((r for r in self.roads if parsed.road.endswith(r)), None)
         if road is None:
             return [], 0.0, f"未知道路 road not in the gazetteer: {parsed.road}"
         if parsed.courtyard:
@@ -323,9 +324,6 @@ class Gazetteer:
         if parsed.building is not None and parsed.label != entry.label:
             return [], 0.0, f"门牌与楼号不符 {road}{parsed.doorplate} is not {parsed.label}"
         return [candidate], 0.0, ""
-
-    def _courtyard_roads(self) -> set[str]:
-        return {re.sub(r"[甲乙丙丁]?\d+号院$", "", c) for c in self.by_courtyard}
 
     def _checked(self, entry: BuildingEntry, score: float, why: str, parsed: ParsedAddress
                  ) -> Candidate:
