@@ -30,8 +30,9 @@ app.add_typer(hotline_app, name="hotline")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(overlays_app, name="overlays")
 console = Console()
-# The sample street ships inside the package (grid/data/sample links to data/boundaries), so a
-# plain `pip install .` runs the demo too.
+# The sample street and its overlays ship inside the package (grid/data/sample and
+# grid/data/overlays link to data/boundaries and data/overlays), so a plain `pip install .` runs
+# the demo too.
 SAMPLE_DATA = PACKAGE_DATA / "sample"
 
 
