@@ -71,6 +71,13 @@ CASES = [
     # (A ?token= in a URL is no longer read at all — tests/test_signin.py — so a non-Latin-1
     # one can no longer reach a cookie.)
     ("get", "/maps/streets/110105001/buildings.geojson?bbox=1.2.3,1,2,3", {}, 422),
+    # NUL anywhere is refused before routing (grid.api.errors.RequestGuard), also by routers
+    # whose own types would let it through to PostgreSQL
+    ("get", "/api/v1/overlays/chiefs?segment=a%00b", {}, 422),
+    ("get", "/api/v1/members/service?org=%00", {}, 422),
+    ("post", "/api/v1/overlays/building-heads", {"json": {
+        "valid_from": "2026-01-01", "role": "楼栋长", "name": "张\x00三", "phone": "",
+        "building_code": "110105001001001001"}}, 422),
 ]
 
 
