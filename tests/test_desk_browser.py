@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import geopandas as gpd
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect, sync_playwright
 from typer.testing import CliRunner
@@ -28,7 +24,7 @@ from grid.hierarchy.levels import Level
 from grid.migrate import upgrade
 from grid.services import Services
 from grid.users import add_user
-from tests.conftest import DATA, auth, sign_in
+from tests.conftest import DATA, auth, served, sign_in
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -41,21 +37,6 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 SIZES = {"desk": DESK, "phone": PHONE}
 #: A name that would run script if any page put it into HTML unescaped.
 HOSTILE = '<img src=x onerror="window.__pwned=1">网格</b><br>'
-
-
-def _serve(settings):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def _world(databases, backend) -> tuple[Services, dict[str, str]]:
@@ -100,10 +81,8 @@ def street_world(databases, backend):
                                   "source": "resident"})
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
-    server, thread, url = _serve(svc.settings)
-    yield svc, tokens, url, ids
-    server.should_exit = True
-    thread.join(10)
+    with served(svc.settings) as url:
+        yield svc, tokens, url, ids
     svc.close()
 
 
@@ -214,10 +193,8 @@ def test_street_office_monthly_review_by_clicks(browser, street_world, size, bac
 @pytest.fixture
 def gis_world(databases, backend):
     svc, tokens = _world(databases, backend)
-    server, thread, url = _serve(svc.settings)
-    yield svc, tokens, url
-    server.should_exit = True
-    thread.join(10)
+    with served(svc.settings) as url:
+        yield svc, tokens, url
     svc.close()
 
 

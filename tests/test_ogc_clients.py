@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import threading
-import time
 
 import pytest
-import uvicorn
 from owslib.ogcapi.features import Features
 
-from grid.api.app import create_app
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
-from tests.conftest import auth
+from tests.conftest import auth, served
 
 LEVELS = ["street", "community", "grid", "building"]
 #: Overlay collections (issue 13), after the incidents.
@@ -28,20 +23,8 @@ OVERLAYS = ["temporary_branches", "street_segments", "stationed_units"]
 @pytest.fixture(scope="module")
 def server(demo):
     """The app served by uvicorn on a free local port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(demo.settings), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(demo.settings) as url:
+        yield url
 
 
 def _gdal(*args: str, token: str) -> str:

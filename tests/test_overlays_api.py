@@ -6,13 +6,9 @@ also in a real headless Chromium."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import geopandas as gpd
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 from shapely.geometry import mapping
@@ -26,7 +22,7 @@ from grid.demo import DEMO_STREET, load_sample
 from grid.hierarchy import store as hierarchy
 from grid.hierarchy.levels import Level
 from grid.users import add_user
-from tests.conftest import DATA, auth, sign_in
+from tests.conftest import DATA, auth, served, sign_in
 from tests.overlay_setup import site
 
 BRANCH = "和平里地铁站项目临时党支部"
@@ -206,59 +202,41 @@ def test_street_map_shows_the_overlays_in_chromium(street, backend):
         "lon": lon, "lat": lat, "category": "Z010", "description": "占道经营"})
     assert r.status_code == 201, r.text
     case_id = r.json()["id"]
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(svc.settings), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            for viewport in ({"width": 1440, "height": 900}, {"width": 390, "height": 844}):
-                page = chromium.new_page(viewport=viewport)
-                base = f"http://127.0.0.1:{port}"
-                sign_in(page, base, tokens["street"], "/")
-                errors: list[str] = []
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-                page.goto(f"{base}/maps/streets/{DEMO_STREET}")
-                page.wait_for_selector("path.overlay-branch")
-                assert page.locator("path.overlay-branch").first.get_attribute(
-                    "fill") == "url(#grid-hatch)"
-                assert page.locator("path.overlay-segment.segment-open-1").count() == 1
-                if viewport["width"] < 600:  # on a phone the panels come folded (maps.js)
-                    assert page.locator(".grid-panel.folded").count() == 2
-                    assert page.locator(".leaflet-control-layers-expanded").count() == 0
-                    page.click(".leaflet-control-layers-toggle")
-                labels = page.locator(".leaflet-control-layers").inner_text()
-                assert "临时党支部" in labels and "街巷长" in labels and "驻区单位" in labels
-                # dispatched on the line itself: at street zoom the case's marker, 20 m
-                # away, sits over it
-                page.locator("path.overlay-segment").first.dispatch_event("click")
-                popup = page.locator(".segment-popup")
-                popup.wait_for()
-                assert "钱巷长" in popup.inner_text() and "王区长" in popup.inner_text()
-                # opening the next popup closes this one (Leaflet's autoClose)
-                page.locator("path.overlay-unit").first.dispatch_event("click")
-                unit = page.locator(".unit-popup")
-                unit.wait_for()
-                assert "<b>周院长</b>" in unit.inner_text()  # shown as text, not markup
-                assert "${alert(1)}" in unit.inner_text()
-                page.goto(f"{base}/maps/incidents/{case_id}")
-                told = page.locator("#audit #overlays")
-                told.wait_for()
-                assert BRANCH in told.inner_text() and "钱巷长" in told.inner_text()
-                assert "已通知" in told.inner_text()  # 占道经营 tells the lane chief
-                assert errors == [], errors
-                page.close()
-            chromium.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served(svc.settings) as base, sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        for viewport in ({"width": 1440, "height": 900}, {"width": 390, "height": 844}):
+            page = chromium.new_page(viewport=viewport)
+            sign_in(page, base, tokens["street"], "/")
+            errors: list[str] = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.goto(f"{base}/maps/streets/{DEMO_STREET}")
+            page.wait_for_selector("path.overlay-branch")
+            assert page.locator("path.overlay-branch").first.get_attribute(
+                "fill") == "url(#grid-hatch)"
+            assert page.locator("path.overlay-segment.segment-open-1").count() == 1
+            if viewport["width"] < 600:  # on a phone the panels come folded (maps.js)
+                assert page.locator(".grid-panel.folded").count() == 2
+                assert page.locator(".leaflet-control-layers-expanded").count() == 0
+                page.click(".leaflet-control-layers-toggle")
+            labels = page.locator(".leaflet-control-layers").inner_text()
+            assert "临时党支部" in labels and "街巷长" in labels and "驻区单位" in labels
+            # dispatched on the line itself: at street zoom the case's marker, 20 m
+            # away, sits over it
+            page.locator("path.overlay-segment").first.dispatch_event("click")
+            popup = page.locator(".segment-popup")
+            popup.wait_for()
+            assert "钱巷长" in popup.inner_text() and "王区长" in popup.inner_text()
+            # opening the next popup closes this one (Leaflet's autoClose)
+            page.locator("path.overlay-unit").first.dispatch_event("click")
+            unit = page.locator(".unit-popup")
+            unit.wait_for()
+            assert "<b>周院长</b>" in unit.inner_text()  # shown as text, not markup
+            assert "${alert(1)}" in unit.inner_text()
+            page.goto(f"{base}/maps/incidents/{case_id}")
+            told = page.locator("#audit #overlays")
+            told.wait_for()
+            assert BRANCH in told.inner_text() and "钱巷长" in told.inner_text()
+            assert "已通知" in told.inner_text()  # 占道经营 tells the lane chief
+            assert errors == [], errors
+            page.close()
+        chromium.close()
