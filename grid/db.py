@@ -198,6 +198,16 @@ class Database:
         async with self._async_engine.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def async_connection(self) -> AsyncIterator[AsyncConnection]:
+        """An asyncio connection for a transaction the caller begins and commits (several
+        statements committed together: ``grid.incidents.inserts.ReportWriter``); needs
+        ``open_async``."""
+        if self._async_base is None:
+            raise RuntimeError("the asyncio pool is not open (Database.open_async)")
+        async with self._async_base.connect() as conn:
+            yield conn
+
     def dispose(self) -> None:
         """Close every pooled connection (the asyncio pool has its own ``close_async``)."""
         self.engine.dispose()

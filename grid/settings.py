@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     #: wait their turn without holding a thread. The work is CPU-bound Python, so about the
     #: number of cores per process, plus one for the time spent waiting on the database.
     report_concurrency: int = Field(default=3, gt=0)
+    #: Group commit for reports on PostGIS (``grid.incidents.inserts.ReportWriter``): the
+    #: reports arriving while one transaction commits are written together in the next,
+    #: each answered only once the transaction holding its rows has committed. Off (0): one
+    #: transaction per report.
+    report_batch: bool = True
+    #: At most this many reports in one transaction.
+    report_batch_max: int = Field(default=64, gt=0, le=1000)
     #: Seconds an authenticated token is remembered per server process (0: look up every
     #: call). A rotated token or deactivated user keeps working at most this long.
     token_cache_seconds: float = Field(default=10.0, ge=0)

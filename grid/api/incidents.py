@@ -231,17 +231,27 @@ async def report(request: Request, user: CachedUser, scope: ApiScope, body: Inci
         fields["lon"], fields["lat"] = storage_point(body.lon, body.lat, body.crs)
         placed = svc.places.from_memory(fields["lon"], fields["lat"])
         if placed is not None and placed.covered:
+            overlays = svc.ladder.overlays
+            if overlays is not None and not overlays.fresh:
+                # The overlay snapshot's re-read is a few queries: in a thread, not on the
+                # loop every other request of this process waits on.
+                await anyio.to_thread.run_sync(overlays.index)
             new = svc.ladder.prepare_report(user, **fields,
                                             placed=(placed.version, placed.codes))
-            async with svc.db.async_statement() as conn:
-                candidates = await inserts.insert_report_async(
-                    conn, new.incident, new.step, new.reporter, new.messages, new.nearby)
-                incident, suggested = new.written(candidates)
-                if suggested and not scope.everywhere:  # rare: only near an open case
-                    ids = [s.incident_id for s in suggested]
+            writer = _writer(state, svc)
+            if writer is not None:  # group commit: answered once its transaction commits
+                candidates = await writer.write(new)
+            else:
+                async with svc.db.async_statement() as conn:
+                    candidates = await inserts.insert_report_async(
+                        conn, new.incident, new.step, new.reporter, new.messages, new.nearby)
+            incident, suggested = new.written(candidates)
+            if suggested and not scope.everywhere:  # rare: only near an open case
+                ids = [s.incident_id for s in suggested]
+                async with svc.db.async_statement() as conn:
                     shown = set((await conn.execute(select(Incident.id).where(
                         Incident.id.in_(ids), scope.incidents()))).scalars())
-                    suggested = [s for s in suggested if s.incident_id in shown]
+                suggested = [s for s in suggested if s.incident_id in shown]
             return _answer(svc, None, incident, suggested, placed.owners, scope)
     # Otherwise one hop to the thread pool for the whole request (not one per dependency),
     # and at most GRID_REPORT_CONCURRENCY reports computed at once per process — the rest
@@ -250,6 +260,16 @@ async def report(request: Request, user: CachedUser, scope: ApiScope, body: Inci
         state.report_limiter = anyio.CapacityLimiter(svc.settings.report_concurrency)
     return await anyio.to_thread.run_sync(_report_once if key else _report, svc, user, body,
                                           key, limiter=state.report_limiter)
+
+
+def _writer(state, svc: Services) -> inserts.ReportWriter | None:
+    """The process's group-commit writer (made on the event loop, once), unless
+    ``GRID_REPORT_BATCH=0``."""
+    if not svc.settings.report_batch:
+        return None
+    if getattr(state, "report_writer", None) is None:
+        state.report_writer = inserts.ReportWriter(svc.db, svc.settings.report_batch_max)
+    return state.report_writer
 
 
 def _report_once(svc: Services, user, body: IncidentCreate, key: str) -> Response:

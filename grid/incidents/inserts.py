@@ -18,8 +18,10 @@ INSERTs.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ARRAY,
@@ -39,6 +41,10 @@ from sqlalchemy.orm import Session
 from grid.incidents.models import Incident, IncidentReporter, IncidentStep, Notification
 from grid.incidents.nearby import nearby_query
 from grid.incidents.notify import QUEUE, outbox_rows
+
+if TYPE_CHECKING:
+    from grid.db import Database
+    from grid.incidents.ladder import NewReport
 
 INCIDENTS: Table = Incident.__table__
 STEPS: Table = IncidentStep.__table__
@@ -176,3 +182,123 @@ def _written(incident: Incident, step: IncidentStep, reporter: IncidentReporter,
     incident.id, step.id, reporter.id = rows[0][:3]
     step.incident_id = reporter.incident_id = reporter.original_incident_id = incident.id
     return [tuple(row[4:]) for row in rows if nearby is not None and row[4] is not None]
+
+
+class ReportWriter:
+    """Group commit for reports on PostGIS, one writer per event loop (server process).
+
+    ``write`` queues a report (``Ladder.prepare_report``) and waits; the writer takes every
+    report queued, up to ``max_batch``, and writes them in one transaction — each report's
+    one chained statement (``insert_report_async``), in the order they came, then a single
+    COMMIT — and only then answers each with its duplicate candidates (its objects' ids set).
+    Reports that arrive while a transaction runs wait for the next, so the batch grows with
+    the load and a lone report goes alone (one autocommit statement, as without the writer).
+    The cost that scales with reports is then the statements themselves; the commit (its WAL
+    flush), the connection's checkout and the transaction's round trips are shared.
+
+    In a batch, each statement sees the reports written before it in the same transaction
+    (PostgreSQL's READ COMMITTED reads a transaction's own rows), so the duplicate search
+    finds earlier reports of the batch exactly as it would have found them committed.
+
+    A statement that fails rolls the batch back; its reports are then written one by one,
+    each in its own transaction, so the bad one gets its own error and the others their
+    ids — none is answered before the commit holding its rows. A failed COMMIT fails every
+    report of the batch (whether it was stored is unknown, as for any failed commit).
+    """
+
+    def __init__(self, db: Database, max_batch: int = 64) -> None:
+        self.db, self.max_batch = db, max_batch
+        self._queue: deque[tuple[NewReport, asyncio.Future]] = deque()
+        self._task: asyncio.Task | None = None
+        #: Transactions committed and reports written so far (for tests and benchmarks).
+        self.commits = self.written = 0
+
+    async def write(self, new: NewReport) -> list[tuple]:
+        """Write ``new`` (with the reports queued with it); its duplicate candidates, once
+        committed."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._queue.append((new, done))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        return await done
+
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.popleft()
+                         for _ in range(min(len(self._queue), self.max_batch))]
+                # A request gone before its turn (client disconnected) is not written.
+                batch = [(new, done) for new, done in batch if not done.done()]
+                try:
+                    if len(batch) == 1:
+                        await self._alone(*batch[0])
+                    elif batch:
+                        await self._together(batch)
+                except BaseException:
+                    for _, done in batch:
+                        _answer(done, error=RuntimeError("report writer stopped"))
+                    raise
+        finally:  # cancelled (the loop is closing): nobody waits forever
+            while self._queue:
+                new, done = self._queue.popleft()
+                if not done.done():
+                    done.set_exception(RuntimeError("report writer stopped"))
+
+    async def _alone(self, new: NewReport, done: asyncio.Future) -> None:
+        """One report, in one autocommit statement."""
+        try:
+            async with self.db.async_statement() as conn:
+                candidates = await _insert(conn, new)
+        except Exception as err:  # noqa: BLE001 — the report's own error, to its request
+            _answer(done, error=err)
+            return
+        self.commits += 1
+        self.written += 1
+        _answer(done, candidates)
+
+    async def _together(self, batch: list[tuple[NewReport, asyncio.Future]]) -> None:
+        """Several reports in one transaction; one by one if a statement fails."""
+        found: list[list[tuple]] = []
+        committed = False
+        try:
+            async with self.db.async_connection() as conn:
+                transaction = await conn.begin()
+                try:
+                    for new, _ in batch:
+                        found.append(await _insert(conn, new))
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                try:
+                    await transaction.commit()
+                except Exception as err:  # noqa: BLE001 — stored or not, unknown: no retry
+                    for _, done in batch:
+                        _answer(done, error=err)
+                    return
+                committed = True
+        except Exception:  # noqa: BLE001
+            if not committed:  # a statement failed, nothing stored: each alone, own answer
+                for new, done in batch:
+                    await self._alone(new, done)
+                return
+            # Committed; only handing the connection back failed: the ids stand.
+        self.commits += 1
+        self.written += len(batch)
+        for (_, done), candidates in zip(batch, found, strict=True):
+            _answer(done, candidates)
+
+
+def _answer(done: asyncio.Future, candidates: list[tuple] | None = None,
+            error: BaseException | None = None) -> None:
+    if done.done():  # its request was cancelled meanwhile
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(candidates)
+
+
+async def _insert(conn: AsyncConnection, new: NewReport) -> list[tuple]:
+    return await insert_report_async(conn, new.incident, new.step, new.reporter,
+                                     new.messages, new.nearby)
