@@ -8,8 +8,10 @@
 // (201 with {"id": N, ...}) is written, one a line, to IDS_FILE, to be checked against the
 // table afterwards. Node's own http module: nothing to install.
 //
-//   node benchmarks/intake_open_loop.js URL PATH BODIES_FILE RATE SECONDS CONNECTIONS TOKEN IDS_FILE
+//   node benchmarks/intake_open_loop.js URL PATH BODIES_FILE RATE SECONDS CONNECTIONS TOKEN IDS_FILE [DRAIN]
 //
+// DRAIN (default 30): seconds to wait after the last send for the answers still out; those
+// not in by then count as errors ("unanswered"), so an overloaded server ends the run.
 // BODIES_FILE holds one JSON body a line, sent in turn. Prints one JSON object: sent, ok
 // (201), errors by status, achieved rate (201s per second of the run), latency percentiles
 // from the due time and from the write, and the client's own CPU (user + system seconds and
@@ -18,8 +20,9 @@
 const http = require('http')
 const fs = require('fs')
 
-const [base, path, bodiesFile, rateArg, secondsArg, connectionsArg, token, idsFile] =
+const [base, path, bodiesFile, rateArg, secondsArg, connectionsArg, token, idsFile, drainArg] =
   process.argv.slice(2)
+const drain = Number(drainArg || 30)
 const url = new URL(base)
 const bodies = fs.readFileSync(bodiesFile, 'utf8').trim().split('\n').map((b) => Buffer.from(b))
 const rate = Number(rateArg)
@@ -33,6 +36,7 @@ let sent = 0
 let done = 0
 let ok = 0
 let errors = 0
+let reported = false
 let late = 0 // sends that left more than 5 ms after their due time (the client fell behind)
 const cpuStart = process.cpuUsage()
 const start = performance.now()
@@ -90,12 +94,21 @@ function finish () {
   if (done === total) report()
 }
 
+function giveUp () {
+  if (reported) return
+  const missing = total - done
+  errors += missing
+  statuses.unanswered = missing
+  report()
+}
+
 function tick () {
   const now = performance.now()
   while (sent < total && start + (sent * 1000) / rate <= now) fire(sent++)
   // Sleep until the next report is due (timers have 1 ms resolution: a report may leave up
   // to ~1 ms late, and that lateness counts in its latency from the due time).
   if (sent < total) setTimeout(tick, Math.max(0, start + (sent * 1000) / rate - now))
+  else setTimeout(giveUp, drain * 1000).unref()
 }
 
 function percentile (sorted, p) {
@@ -103,6 +116,8 @@ function percentile (sorted, p) {
 }
 
 function report () {
+  if (reported) return
+  reported = true
   const elapsed = (performance.now() - start) / 1000
   const cpu = process.cpuUsage(cpuStart)
   const due = fromDue.sort((a, b) => a - b)
@@ -128,6 +143,7 @@ function report () {
     client_cores: round((cpu.user + cpu.system) / 1e6 / elapsed)
   }))
   agent.destroy()
+  process.exit(0)
 }
 
 tick()

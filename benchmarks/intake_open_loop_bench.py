@@ -8,7 +8,7 @@ against the table afterwards.
 * Load: ``benchmarks/intake_open_loop.js`` (Node, nothing to install): report i is due at
   start + i/rate and its latency is measured from that due time, so queueing shows (no
   coordinated omission); at most ``--connections`` keep-alive connections. Reports are
-  category Z001 at random buildings' interior points (WGS 84 as phones send, one body a line).
+  category Z001 at random buildings' interior points (CGCS2000), one body a line.
 * Each run: start the server (``grid serve``, the command a deployment runs), time to its
   first 201, an unmeasured warm-up, then each rate for ``--seconds``. After each rate: every
   id answered 201 must be one incident row, once, with its ``report`` step — ``lost`` counts
@@ -55,16 +55,23 @@ from http_locate_bench import fill, free_port, stop  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids) -> float:
-    """User + system CPU seconds of ``pids`` so far (processes gone count 0)."""
-    total = 0
+def cpu_by_pid(pids) -> dict[int, float]:
+    """User + system CPU seconds of each of ``pids`` still running."""
+    found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return found
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two ``cpu_by_pid``: a process started since counts from 0, one
+    gone since counts nothing after ``before`` (a lower bound)."""
+    return sum(after.get(pid, before.get(pid, 0)) - before.get(pid, 0)
+               for pid in set(before) | set(after))
 
 
 def machine_busy() -> tuple[float, float]:
@@ -125,12 +132,21 @@ def wait_first_report(base: str, token: str, body: str, server: subprocess.Popen
 
 
 def open_loop(base: str, bodies: Path, rate: int, seconds: float, connections: int,
-              token: str, ids: Path) -> dict:
+              token: str, ids: Path, drain: float = 30) -> dict:
     out = subprocess.run(
         ["node", str(HERE / "intake_open_loop.js"), base, "/api/v1/incidents", str(bodies),
-         str(rate), str(seconds), str(connections), token, str(ids)],
+         str(rate), str(seconds), str(connections), token, str(ids), str(drain)],
         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def settle(url: str) -> None:
+    """Wait until the incident table stops growing (the server's backlog is written)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        last = -1
+        while (count := conn.execute("SELECT count(*) FROM incident").fetchone()[0]) != last:
+            last = count
+            time.sleep(1)
 
 
 def check_stored(url: str, ids: list[int]) -> dict:
@@ -162,24 +178,36 @@ def one_run(args, template: str, token: str, bodies: Path, work: Path, batch: bo
         print(f"run {run} {mode}: server start to first 201: {ready:.2f} s", flush=True)
         # Warm-up, unmeasured: pools fill, both workers' place directories are built.
         open_loop(base, bodies, args.warmup_rate, args.warmup, args.connections, token,
-                  work / "warm-ids")
+                  work / "warm-ids", args.drain)
+        settle(url)
         workers = children(server.pid)
         for rate in args.rates:
             time.sleep(1)
             ids_file = work / f"ids-{run}-{mode}-{rate}"
             pg = backends(args.pg_url, name)
             load = Path("/proc/loadavg").read_text().split()[:3]
-            cpu0, pg0, (busy0, all0) = cpu_seconds(workers), cpu_seconds(pg), machine_busy()
+            cpu0, pg0, (busy0, all0) = cpu_by_pid(workers), cpu_by_pid(pg), machine_busy()
             started = time.perf_counter()
             result = open_loop(base, bodies, rate, args.seconds, args.connections, token,
-                               ids_file)
+                               ids_file, args.drain)
             elapsed = time.perf_counter() - started
             busy1, all1 = machine_busy()
+            pg1 = cpu_by_pid(set(pg) | set(backends(args.pg_url, name)))
+            cpu1 = cpu_by_pid(workers)
+            answered = max(result["ok"], 1)
+            server_s, db_s = cpu_used(cpu0, cpu1), cpu_used(pg0, pg1)
             result.update(
                 run=run, mode=mode, ready_s=round(ready, 2), loadavg=" ".join(load),
-                server_cores=round((cpu_seconds(workers) - cpu0) / elapsed, 2),
-                db_cores=round((cpu_seconds(pg) - pg0) / elapsed, 2),
-                machine_cores=round((busy1 - busy0) / (all1 - all0) * os.cpu_count(), 2))
+                server_cores=round(server_s / elapsed, 2),
+                worker_cores=[round((cpu1.get(p, 0) - cpu0.get(p, 0)) / elapsed, 2)
+                              for p in workers],
+                db_cores=round(db_s / elapsed, 2),
+                machine_cores=round((busy1 - busy0) / (all1 - all0) * os.cpu_count(), 2),
+                # CPU per acknowledged report: what bounds the rate on 2 shared cores
+                server_ms=round(server_s * 1000 / answered, 2),
+                db_ms=round(db_s * 1000 / answered, 2),
+                client_ms=round(result["client_cpu_s"] * 1000 / answered, 2))
+            settle(url)  # answers given up on may still be written: wait for them
             ids = [int(line) for line in ids_file.read_text().split()]
             result.update(check_stored(url, ids))
             results.append(result)
@@ -201,6 +229,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=4, help="seconds of unmeasured load")
     parser.add_argument("--warmup-rate", type=int, default=300)
+    parser.add_argument("--drain", type=float, default=20,
+                        help="seconds after the last send before answers still out count as "
+                             "errors (unanswered)")
     parser.add_argument("--no-peer", dest="peer", action="store_false",
                         help="skip the one-transaction-per-report peer")
     parser.add_argument("--only-peer", action="store_true")
@@ -256,13 +287,15 @@ def main() -> None:
                 return statistics.median(r[key] for r in rows)
             medians[mode, rate] = m = {k: med(k) for k in (
                 "achieved_rate", "p50_ms", "p99_ms", "max_ms", "errors", "client_cores",
-                "server_cores", "db_cores", "machine_cores", "ready_s")}
+                "server_cores", "db_cores", "machine_cores", "ready_s", "server_ms", "db_ms",
+                "client_ms")}
             lines.append(
                 f"{mode:>15} {rate:5d}/s: achieved {m['achieved_rate']:7.1f}/s  "
                 f"p50 {m['p50_ms']:8.1f} ms  p99 {m['p99_ms']:8.1f} ms  max {m['max_ms']:8.1f} ms"
                 f"  errors {m['errors']:g}  lost 0  cores: client {m['client_cores']:.2f} "
                 f"server {m['server_cores']:.2f} db {m['db_cores']:.2f} "
-                f"machine {m['machine_cores']:.2f}  start {m['ready_s']:.1f} s  "
+                f"machine {m['machine_cores']:.2f}  CPU ms/report: server {m['server_ms']:.2f} "
+                f"db {m['db_ms']:.2f} client {m['client_ms']:.2f}  start {m['ready_s']:.1f} s  "
                 f"load {' / '.join(r['loadavg'] for r in rows)}")
     for rate in args.rates:
         if ("batched", rate) in medians and ("one-per-report", rate) in medians:
