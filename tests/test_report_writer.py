@@ -142,6 +142,14 @@ def test_a_batch_suggests_its_earlier_reports_as_duplicates(demo, backend):
     suggested = [sorted(c[0] for c in found) for found in answers]
     ids = [new.incident.id for new in reports]
     assert suggested == [before, sorted(before + ids[:1]), sorted(before + ids[:2])]
+    # The candidates as SQLAlchemy would give them: the stored time (aware), the point.
+    with demo.db.read() as session:
+        for found in answers:
+            for other_id, created_at, x, y in found:
+                stored = session.get(Incident, other_id)
+                assert created_at.tzinfo is not None and created_at == stored.created_at
+                assert (round(x, 7), round(y, 7)) == (round(point.x, 7), round(point.y, 7)) \
+                    or other_id in before
 
 
 def _near(svc: Services, category: str, point) -> list[int]:

@@ -22,7 +22,9 @@ import asyncio
 from collections import deque
 from functools import cache
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
+import psycopg
 from sqlalchemy import (
     ARRAY,
     Table,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
@@ -249,7 +252,7 @@ class ReportWriter:
         """One report, in one autocommit statement."""
         try:
             async with self.db.async_statement() as conn:
-                candidates = await _insert(conn, new)
+                [candidates] = await _pipelined(conn, [new])
         except Exception as err:  # noqa: BLE001 — the report's own error, to its request
             _answer(done, error=err)
             return
@@ -259,19 +262,17 @@ class ReportWriter:
 
     async def _together(self, batch: list[tuple[NewReport, asyncio.Future]]) -> None:
         """Several reports in one transaction; one by one if a statement fails."""
-        found: list[list[tuple]] = []
         committed = False
         try:
             async with self.db.async_connection() as conn:
-                transaction = await conn.begin()
-                try:
-                    for new, _ in batch:
-                        found.append(await _insert(conn, new))
+                driver = (await conn.get_raw_connection()).driver_connection
+                try:  # psycopg begins the transaction at the first statement
+                    found = await _pipelined(conn, [new for new, _ in batch])
                 except BaseException:
-                    await transaction.rollback()
+                    await driver.rollback()
                     raise
                 try:
-                    await transaction.commit()
+                    await driver.commit()
                 except Exception as err:  # noqa: BLE001 — stored or not, unknown: no retry
                     for _, done in batch:
                         _answer(done, error=err)
@@ -299,6 +300,71 @@ def _answer(done: asyncio.Future, candidates: list[tuple] | None = None,
         done.set_result(candidates)
 
 
-async def _insert(conn: AsyncConnection, new: NewReport) -> list[tuple]:
-    return await insert_report_async(conn, new.incident, new.step, new.reporter,
-                                     new.messages, new.nearby)
+async def _pipelined(conn: AsyncConnection, reports: list[NewReport]) -> list[list[tuple]]:
+    """``insert_report_async`` for each of ``reports``, in order, on ``conn``'s psycopg
+    connection in pipeline mode: every statement sent before any answer is awaited (one
+    round trip for the batch), and without SQLAlchemy's per-execution work (about 1.1 ms
+    of CPU a report, measured, against 0.2 ms). The SQL and the parameter and result
+    conversions are SQLAlchemy's own for the statement, taken once from its compiled form
+    (``_compiled``: SQLAlchemy's compiled ``_bind_processors`` and each column type's result
+    processor — private names, pinned by tests/test_report_writer.py, which compares the
+    rows written and answered this way with the ORM's)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    try:
+        return await _send(conn, driver, reports)
+    except psycopg.Error as err:  # as SQLAlchemy raises it (grid.api.errors reads that)
+        gone = driver.broken or driver.closed or conn.dialect.is_disconnect(err, None, None)
+        if gone:
+            await conn.invalidate()
+        raise sa_exc.DBAPIError.instance(
+            "(report batch)", None, err, psycopg.Error, connection_invalidated=gone,
+            dialect=conn.dialect) from err
+
+
+async def _send(conn: AsyncConnection, driver, reports: list[NewReport]) -> list[list[tuple]]:
+    sent = []
+    async with driver.pipeline():
+        for new in reports:
+            sql, compiled, binds, results = _compiled(conn.dialect, new.nearby is not None)
+            params = compiled.construct_params(_chained_values(
+                new.incident, new.step, new.reporter, new.messages, new.nearby))
+            for name, process in binds:
+                params[name] = process(params[name])
+            cursor = driver.cursor()
+            await cursor.execute(sql, params)
+            sent.append((cursor, results))
+    found = []
+    for new, (cursor, results) in zip(reports, sent, strict=True):
+        if not results:  # first use: the conversions by the columns' types as sent
+            results += _result_processors(conn.dialect, new.nearby is not None,
+                                          [c.type_code for c in cursor.description])
+        rows = [tuple(v if process is None else process(v)
+                      for process, v in zip(results, row, strict=True))
+                for row in await cursor.fetchall()]
+        found.append(_written(new.incident, new.step, new.reporter, rows, new.nearby))
+    return found
+
+
+#: Per dialect (so per engine), per ``nearby``: see ``_compiled``.
+_COMPILED: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _compiled(dialect, nearby: bool) -> tuple:
+    """The chained statement for ``dialect`` as (SQL, compiled, bind conversions, result
+    conversions per column — filled at its first answer), made once."""
+    made = _COMPILED.setdefault(dialect, {})
+    found = made.get(nearby)
+    if found is None:
+        statement = _statements(dialect.name, nearby)
+        compiled = statement.compile(dialect=dialect)
+        binds = [(name, process) for name, process in compiled._bind_processors.items()
+                 if process is not None]
+        found = made[nearby] = (str(compiled), compiled, binds, [])
+    return found
+
+
+def _result_processors(dialect, nearby: bool, type_codes: list[int]) -> list:
+    """SQLAlchemy's conversion of each answered column (None: as psycopg gives it)."""
+    statement = _statements(dialect.name, nearby)
+    return [column.type._cached_result_processor(dialect, code)
+            for column, code in zip(statement.selected_columns, type_codes, strict=True)]
