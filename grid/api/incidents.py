@@ -221,9 +221,10 @@ async def report(request: Request, user: CachedUser, scope: ApiScope, body: Inci
     key = None if idempotency_key is None else f"{user.id}:{idempotency_key}"
     # The hot write, on PostGIS with coordinates and no attachments, once the place
     # directory answers from memory: checked, placed and shaped on the event loop, its one
-    # statement awaited there (asyncio pool, grid.db.Database.open_async). No thread: the
-    # work is Python holding the GIL, so a thread only added its hand-offs and turns on the
-    # GIL to each request.
+    # statement awaited there (asyncio pool, grid.db.Database.open_async) — through the
+    # process's group-commit writer (inserts.ReportWriter: answered once the transaction
+    # holding it commits). No thread: the work is Python holding the GIL, so a thread only
+    # added its hand-offs and turns on the GIL to each request.
     if svc.db.has_async and key is None and not body.attachments and body.lon is not None \
             and body.lat is not None:
         fields = body.model_dump(exclude={"crs"})

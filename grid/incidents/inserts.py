@@ -14,6 +14,10 @@ The report's duplicate search (``grid.incidents.nearby``) can ride along: on Pos
 more CTE of the same statement, read from the snapshot the statement starts with (so never
 the new case itself) — no second statement or round trip; on SpatiaLite as a query after the
 INSERTs.
+
+A server process under load writes its reports through ``ReportWriter`` (group commit): the
+reports that arrive while one transaction commits share the next, sent to psycopg in
+pipeline mode, and each is answered once that transaction has committed.
 """
 
 from __future__ import annotations
