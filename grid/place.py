@@ -268,7 +268,10 @@ class ChunkWriter:
         if whole == 0:
             return
         table = pa.concat_tables(self._pending)
-        self._writer.write_table(table.slice(0, whole), row_group_size=PARQUET_ROW_GROUP)
+        # Contiguous columns: the writer's pages (where a dictionary falls back to plain
+        # encoding, for one) follow the arrays' own chunks, which follow the input's split.
+        self._writer.write_table(table.slice(0, whole).combine_chunks(),
+                                 row_group_size=PARQUET_ROW_GROUP)
         self._pending = [table.slice(whole)] if whole < rows else []
 
     def close(self) -> None:
