@@ -146,19 +146,22 @@ def city(databases, tmp_path_factory) -> City:
     users = demo_users(svc, first_grid)
     tokens = {u.role if u.role != "department" else u.department: u.token for u in users}
     tokens["first_grid"] = first_grid
-    shared = tmp / "shared-attachments"  # e.g. an NFS mount every host has
+    shared = tmp / "shared"  # e.g. an NFS mount every host has
     common = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "GRID_DATABASE_URL": settings.database_url,
         "GRID_HOLIDAYS_FILE": str(TEST_HOLIDAYS),
-        "GRID_ATTACHMENTS_DIR": str(shared),
+        "GRID_ATTACHMENTS_DIR": str(shared / "attachments"),
+        "GRID_UPLOADS_DIR": str(shared / "uploads"),
         "GRID_PII_KEY": generate_key(),  # one key for every host
     }
     hosts = []
     for name in ("a", "b"):
-        local = tmp / f"host-{name}" / "snapshot"  # the host's own disk
-        hosts.append(Host(name, {**common, "GRID_LOCATE_SNAPSHOT_DIR": str(local)}, local))
+        local = tmp / f"host-{name}"  # the host's own disk, its /tmp included
+        (local / "tmp").mkdir(parents=True)
+        hosts.append(Host(name, {**common, "GRID_LOCATE_SNAPSHOT_DIR": str(local / "snapshot"),
+                                 "TMPDIR": str(local / "tmp")}, local / "snapshot"))
     try:
         for host in hosts:  # started together, as after a deployment
             host.serve(tmp / f"host-{host.name}.log")
@@ -312,6 +315,31 @@ def test_attachment_stored_through_one_host_is_served_by_the_other(city):
                     headers=auth(worker), timeout=30)
     assert got.status_code == 200, got.text
     assert got.content == png
+
+
+def test_boundary_upload_checked_on_one_host_is_committed_on_the_other(city):
+    """The upload (dry run) and its commit are two requests; with GRID_UPLOADS_DIR on shared
+    storage the commit may land on either host."""
+    admin = auth(city.tokens["admin"])
+    files = {"file": ("street.geojson", (DATA / "street.geojson").read_bytes(),
+                      "application/geo+json")}
+    r = httpx.post(city.a.base + "/api/v1/gis/uploads", headers=admin, files=files,
+                   data={"level": "street"}, timeout=60)
+    assert r.status_code == 200, r.text
+    upload = r.json()["upload_id"]
+    assert upload and r.json()["report"]["errors"] == 0
+    r = httpx.post(f"{city.b.base}/api/v1/gis/uploads/{upload}/commit", headers=admin,
+                   json={"label": "经由另一台主机提交 committed through the other host"},
+                   timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["report"]["committed"] is True
+    version = r.json()["report"]["version"]
+    with city.svc.db.read() as session:
+        assert len(store.units(session, version, Level.street)) == 1
+        assert store.require_active_version(session).id != version  # loaded, not active
+    again = httpx.post(f"{city.a.base}/api/v1/gis/uploads/{upload}/commit", headers=admin,
+                       json={}, timeout=60)
+    assert again.status_code == 404  # spent on the other host
 
 
 # -- activation ---------------------------------------------------------------------------
