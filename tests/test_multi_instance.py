@@ -304,6 +304,36 @@ def test_browser_sessions_and_links_work_on_either_host(city):
     assert httpx.get(host.base + "/work", cookies=cookie, timeout=30).status_code == 303
 
 
+def test_a_deactivated_account_stops_on_every_host_within_the_token_window(city):
+    """Each server process remembers an authenticated token for GRID_TOKEN_CACHE_SECONDS;
+    an account switched off in the database stops working on every host within that."""
+    from sqlalchemy import update
+
+    from grid.users import User, add_user
+
+    window = city.settings.token_cache_seconds
+    with city.svc.db.write() as session:
+        user, token = add_user(session, f"临时网格员{time.time_ns()}", "grid_worker",
+                               city.tokens["first_grid"])
+    for host in (city.a, city.b):  # now cached by both
+        assert httpx.get(host.base + "/api/v1/incidents", headers=auth(token),
+                         timeout=30).status_code == 200
+    with city.svc.db.write() as session:
+        session.execute(update(User).where(User.id == user.id).values(active=False))
+    start = time.monotonic()
+    stopped: dict[str, float] = {}
+    while len(stopped) < 2:
+        for host in (city.a, city.b):
+            if host.name not in stopped and httpx.get(
+                    host.base + "/api/v1/incidents", headers=auth(token),
+                    timeout=30).status_code == 401:
+                stopped[host.name] = time.monotonic() - start
+        assert time.monotonic() - start < window + 30, stopped
+        time.sleep(0.1)
+    print(f"\naccount refused after {stopped} s (GRID_TOKEN_CACHE_SECONDS={window:g})")
+    assert max(stopped.values()) <= window + 2
+
+
 def test_attachment_stored_through_one_host_is_served_by_the_other(city):
     """With GRID_ATTACHMENTS_DIR on storage every host mounts (the deployment's rule)."""
     worker = city.tokens["grid_worker"]
