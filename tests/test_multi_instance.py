@@ -331,7 +331,7 @@ def test_a_deactivated_account_stops_on_every_host_within_the_token_window(city)
         assert time.monotonic() - start < window + 30, stopped
         time.sleep(0.1)
     print(f"\naccount refused after {stopped} s (GRID_TOKEN_CACHE_SECONDS={window:g})")
-    assert max(stopped.values()) <= window + 2
+    assert max(stopped.values()) <= window + 5  # the window, a poll, a loaded machine
 
 
 def test_attachment_stored_through_one_host_is_served_by_the_other(city):
@@ -652,8 +652,8 @@ def _points(path: Path, rows: int, bounds: tuple[float, float, float, float]) ->
 @pytest.fixture(scope="module")
 def dask_cluster(city, tmp_path_factory):
     """A dask scheduler and two single-threaded workers, each its own process (as on two
-    machines), importing this tree."""
-    env = city.a.env
+    machines), importing this tree; no GRID_ setting reaches them (no database either)."""
+    env = {k: v for k, v in city.a.env.items() if not k.startswith("GRID_")}
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("dask")
