@@ -725,3 +725,25 @@ def test_place_on_two_dask_workers_writes_the_same_bytes(city, dask_cluster, tmp
     pd.testing.assert_frame_equal(one, spread, check_exact=True)
     assert one.geometry.to_wkb().tolist() == spread.geometry.to_wkb().tolist()
     assert len(one) == 20_000
+
+
+# -- start-up ---------------------------------------------------------------------------------
+
+
+def test_hosts_starting_together_on_a_fresh_database_both_migrate(databases, tmp_path):
+    """Every host brings the schema up to date as it starts; two at once on a new database
+    must both succeed (the upgrade holds an advisory lock). Three rounds, a new database each."""
+    for _ in range(3):
+        settings = databases.new("postgis")
+        env = {**os.environ, "GRID_DATABASE_URL": settings.database_url,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                           os.environ.get("PYTHONPATH")]))}
+        starts = [subprocess.Popen([sys.executable, "-m", "grid.cli", "migrate"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                  for _ in range(2)]
+        outputs = [p.communicate(timeout=300) for p in starts]
+        assert [p.returncode for p in starts] == [0, 0], outputs
+        with psycopg.connect(_libpq(settings.database_url)) as conn:
+            heads = conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
+            assert heads >= 1
+            assert conn.execute("SELECT to_regclass('incident')").fetchone()[0] == "incident"
