@@ -1,13 +1,17 @@
 """More than one machine (issue 15, item 5): two ``grid serve`` processes on one PostGIS.
 
 Each "host" is a separate ``grid serve`` process on its own port with its own
-``GRID_LOCATE_SNAPSHOT_DIR`` (a host's local disk); both share one PostGIS database, the only
-state they have in common besides the settings every host must carry alike (the attachment
-store, ``GRID_PII_KEY``). The tests show what a load balancer in front of them needs:
+``GRID_LOCATE_SNAPSHOT_DIR`` and ``TMPDIR`` (a host's local disk); both share one PostGIS
+database, the only state they have in common besides two shared directories
+(``GRID_ATTACHMENTS_DIR``, ``GRID_UPLOADS_DIR``) and the settings every host must carry alike
+(``GRID_PII_KEY`` among them). The tests show what a load balancer in front of them needs:
 a report taken by one host is located there and visible through the other; a boundary version
 activated through one is seen by the other within its locate cache window; sweeps run from
 both at once escalate, and deliver, each thing exactly once; a browser session, a one-time
-sign-in link and an ``Idempotency-Key`` mean the same on either host.
+sign-in link, an ``Idempotency-Key``, an attachment and a boundary upload mean the same on
+either host; an account switched off stops on both within the token cache window; two hosts
+starting on a new database both migrate it. And ``grid place --scheduler`` on a dask
+scheduler with two worker processes writes the same bytes as one process.
 
 PostGIS only, on purpose: SpatiaLite is the one-file store of a single host (its file cannot
 be shared between machines), so "two hosts" has no SpatiaLite case. Not parametrised by the
@@ -730,7 +734,7 @@ def test_place_on_two_dask_workers_writes_the_same_bytes(city, dask_cluster, tmp
 # -- start-up ---------------------------------------------------------------------------------
 
 
-def test_hosts_starting_together_on_a_fresh_database_both_migrate(databases, tmp_path):
+def test_hosts_starting_together_on_a_fresh_database_both_migrate(databases):
     """Every host brings the schema up to date as it starts; two at once on a new database
     must both succeed (the upgrade holds an advisory lock). Three rounds, a new database each."""
     for _ in range(3):
