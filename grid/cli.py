@@ -445,13 +445,17 @@ def user_link(
 
 
 @app.command("escalate-due")
-def escalate_due() -> None:
+def escalate_due(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="rows escalated per "
+                                       "transaction (each holds its rows' locks)")] = 200,
+) -> None:
     """Move every overdue incident up one level, and hand every order nobody took in time
-    to its community (safe to run concurrently)."""
+    to its community (safe to run concurrently, from any number of hosts: each overdue row
+    goes to one sweep)."""
     svc = _services()
-    moved = svc.ladder.escalate_due(svc.db)
+    moved = svc.ladder.escalate_due(svc.db, batch=batch)
     console.print(f"已上报 escalated: {len(moved)}" + (f" {moved}" if moved else ""))
-    orders = svc.people.orders.escalate_due(svc.db)
+    orders = svc.people.orders.escalate_due(svc.db, batch=batch)
     console.print(f"订单转社区 orders escalated: {len(orders)}" + (f" {orders}" if orders else ""))
 
 

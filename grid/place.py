@@ -205,6 +205,12 @@ def points_to_lonlat(frame: pd.DataFrame, geoms: np.ndarray) -> pd.DataFrame:
     return frame
 
 
+#: Rows per Parquet row group, however the rows arrive: the file's layout, and so its bytes,
+#: depend on the rows alone, not on how the input was split (``grid place`` reads chunks of
+#: ``--chunk-rows``, ``--scheduler`` dask's partitions; both write the same file).
+PARQUET_ROW_GROUP = 100_000
+
+
 class ChunkWriter:
     """Appends placed chunks to a CSV, GeoPackage (points in EPSG:4490) or Parquet file."""
 
@@ -215,6 +221,7 @@ class ChunkWriter:
         self._writer = None
         self._schema = None
         self._first = True
+        self._pending: list = []  # Parquet rows not yet a whole row group
         if self.path.exists():
             self.path.unlink()
 
@@ -240,7 +247,8 @@ class ChunkWriter:
             if self._writer is None:
                 self._schema = table.schema
                 self._writer = pq.ParquetWriter(self.path, table.schema)
-            self._writer.write_table(table.cast(self._schema))
+            self._pending.append(table.cast(self._schema))
+            self._write_row_groups(final=False)
         else:
             import geopandas as gpd
             import pyogrio
@@ -251,9 +259,26 @@ class ChunkWriter:
             pyogrio.write_dataframe(gdf, self.path, layer=self.layer, append=not self._first)
         self._first = False
 
+    def _write_row_groups(self, final: bool) -> None:
+        """Write the pending Parquet rows as whole row groups (and, when ``final``, the rest)."""
+        import pyarrow as pa
+
+        rows = sum(len(t) for t in self._pending)
+        whole = rows if final else rows - rows % PARQUET_ROW_GROUP
+        if whole == 0:
+            return
+        table = pa.concat_tables(self._pending)
+        # Contiguous columns: the writer's pages (where a dictionary falls back to plain
+        # encoding, for one) follow the arrays' own chunks, which follow the input's split.
+        self._writer.write_table(table.slice(0, whole).combine_chunks(),
+                                 row_group_size=PARQUET_ROW_GROUP)
+        self._pending = [table.slice(whole)] if whole < rows else []
+
     def close(self) -> None:
         """Finish the file."""
         if self._writer is not None:
+            if self.kind == "parquet":
+                self._write_row_groups(final=True)
             self._writer.close()
 
 

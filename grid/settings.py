@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     holidays_warn_days: int = Field(default=45, ge=0, le=366)
     report_in_minutes: int = Field(default=30, gt=0)
     attachments_dir: Path = Path("./attachments")
+    #: Where boundary files uploaded through ``/api/v1/gis/uploads`` wait for their commit
+    #: (unset: this host's temporary directory). Attachments and uploads are the only files
+    #: a request leaves for a later request: with several hosts behind a load balancer both
+    #: must be directories every host mounts (an NFS share, say).
+    uploads_dir: Path | None = None
     #: Directory of the locate snapshot (定位快照, grid/spatial/snapshot.py): the active
     #: version's cell indexes as flat arrays, written at ``grid activate`` (or by the first
     #: process that needs them) and memory-mapped by every server worker and ``grid place``,

@@ -8,7 +8,9 @@ need a scope covering every street (``grid.scope.require_city``); a dry-run uplo
 The uploaded file stays server-side under a temporary folder named by the upload id, with the
 options it was checked with, so the commit loads exactly what the report described. The folder
 goes once the upload is committed or discarded, at once when its report has errors (it could
-never be committed), and after ``UPLOAD_TTL`` when it is simply left behind.
+never be committed), and after ``UPLOAD_TTL`` when it is simply left behind. With more than one
+host behind a load balancer the commit may reach another host than the upload did:
+``GRID_UPLOADS_DIR`` then names a directory every host mounts (as ``GRID_ATTACHMENTS_DIR``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from maps.problems import problems_data
 router = APIRouter(prefix="/api/v1/gis", tags=["gis"],
                    dependencies=[Depends(api_scope)])
 
-#: Where uploads wait for their commit (one folder per upload id).
+#: Where uploads wait for their commit (one folder per upload id) unless GRID_UPLOADS_DIR
+#: says: this host's temporary directory.
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "grid-uploads"
 #: A suffix kept on the stored upload (its content decides its kind: grid.spatial.inputs).
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -72,12 +75,17 @@ def _options(level: str, code_field, name_field, parent_field, encoding, crs, la
             "repair": repair}
 
 
-def _sweep(now: float | None = None) -> None:
+def _root(svc) -> Path:
+    """Where this deployment keeps uploads: GRID_UPLOADS_DIR, else UPLOAD_ROOT."""
+    return svc.settings.uploads_dir or UPLOAD_ROOT
+
+
+def _sweep(root: Path, now: float | None = None) -> None:
     """Remove uploads left uncommitted for longer than UPLOAD_TTL."""
-    if not UPLOAD_ROOT.exists():
+    if not root.exists():
         return
     cutoff = (now or time.time()) - UPLOAD_TTL
-    for folder in UPLOAD_ROOT.iterdir():
+    for folder in root.iterdir():
         try:
             if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -85,11 +93,11 @@ def _sweep(now: float | None = None) -> None:
             continue
 
 
-def _claim(upload_id: str, user) -> Path:
+def _claim(root: Path, upload_id: str, user) -> Path:
     """Take an upload for a commit or a discard: renamed atomically, so two requests cannot
     both load it. An upload is its uploader's (or an admin's) to commit or discard."""
-    folder = UPLOAD_ROOT / upload_id
-    claimed = UPLOAD_ROOT / f"{upload_id}.claimed-{uuid.uuid4().hex[:8]}"
+    folder = root / upload_id
+    claimed = root / f"{upload_id}.claimed-{uuid.uuid4().hex[:8]}"
     if not _ID.match(upload_id) or not (folder / "options.json").exists():
         raise NotFound(f"上传 {upload_id} 不存在 upload {upload_id} not found")
     try:
@@ -133,9 +141,9 @@ def upload(
     suffix = suffix if _SUFFIX.match(suffix) else ""
     options = _options(level.value, code_field, name_field, parent_field, encoding, crs, layer,
                        repair)
-    _sweep()
+    _sweep(_root(svc))
     upload_id = uuid.uuid4().hex
-    folder = UPLOAD_ROOT / upload_id
+    folder = _root(svc) / upload_id
     folder.mkdir(parents=True)
     try:
         _keep(file.file, folder / f"upload{suffix}", svc.settings.load_max_bytes)
@@ -173,7 +181,7 @@ def commit(upload_id: UploadId, body: CommitRequest, svc: Svc, user: CurrentUser
         active = store.active_version(session)
         require_city(session, Scope.of(user), [active and active.id, body.version],
                      "提交边界 committing boundaries")
-    folder = _claim(upload_id, user)
+    folder = _claim(_root(svc), upload_id, user)
     try:
         options = json.loads((folder / "options.json").read_text("utf-8"))
         options.pop("user", None)
@@ -185,10 +193,10 @@ def commit(upload_id: UploadId, body: CommitRequest, svc: Svc, user: CurrentUser
 
 
 @router.delete("/uploads/{upload_id}", summary="Discard an upload", status_code=204)
-def discard(upload_id: UploadId, user: CurrentUser) -> None:
+def discard(upload_id: UploadId, svc: Svc, user: CurrentUser) -> None:
     """Drop an upload that will not be committed."""
     _require_gis(user)
-    shutil.rmtree(_claim(upload_id, user), ignore_errors=True)
+    shutil.rmtree(_claim(_root(svc), upload_id, user), ignore_errors=True)
 
 
 @router.get("/versions/{old}/diff/{new}", summary="Diff two boundary versions")

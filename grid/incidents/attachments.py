@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import secrets
 from pathlib import Path
 from typing import Protocol
 
@@ -44,14 +46,19 @@ class DiskStorage:
         return self.root / key[:2] / key
 
     def put(self, key: str, data: bytes) -> None:
-        """Write atomically (temp file + rename), so a reader never sees half a file."""
+        """Write atomically (temp file + rename), so a reader never sees half a file. The
+        temporary name is the writer's own: two processes (or hosts sharing the directory)
+        storing the same photo at once would otherwise truncate one file under each other."""
         path = self._path(key)
         if path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        tmp = path.with_name(f"{key}.{os.getpid()}-{secrets.token_hex(4)}.part")
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes:
         """The stored bytes."""

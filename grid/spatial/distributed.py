@@ -1,11 +1,16 @@
 """Scale-out placement: the same ``Placer.place_frame`` run on dask partitions over a
 dask.distributed cluster (a scheduler address, or a LocalCluster), written in file order by the
-same writer as the single-process path — so the output is identical, byte for byte for CSV.
+same writer as the single-process path — so the output is identical: byte for byte for CSV and
+Parquet (whose row groups have a fixed size, ``grid.place.PARQUET_ROW_GROUP``, whatever the
+partitions), row for row for GeoPackage (the format stores its write time).
 
 Inputs are split by dask (``dask.dataframe`` for CSV and Parquet, ``dask_geopandas.read_file``
-for GeoPackage); the placer (cell indexes and Party branch names) is broadcast once to every
-worker. At most ``2 × workers`` partitions are in flight, so memory stays bounded however many
-partitions the file has.
+for GeoPackage) and read by the workers, so on several machines the input must be at the same
+path on each (shared storage); the output is written by this process alone. The placer (cell
+indexes and Party branch names) is built here from the database and broadcast once to every
+worker, which needs no database access, only the same ``grid`` package. At most
+``2 × workers`` partitions are in flight, so memory stays bounded however many partitions the
+file has.
 """
 
 from __future__ import annotations
