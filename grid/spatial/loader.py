@@ -196,15 +196,16 @@ def _read_raw(path: Path, level: Level, mapping: dict, how: str, crs: str | None
     (:class:`RawGeometry`): a load parses, checks and reprojects them chunk by chunk."""
     chosen = choose_encoding(path, encoding)
     try:
-        # Arrow: columns come over in bulk, about twice as fast for a city's buildings. The
-        # attributes and the geometry's WKB are read apart (each read is a few hundredths of
-        # a second); the WKB is parsed later, a chunk at a time, while the rows stream in.
-        frame = pyogrio.read_dataframe(path, layer=layer, encoding=chosen.encoding,
-                                       use_arrow=True, read_geometry=False)
-        meta, table = pyogrio.read_arrow(path, layer=layer, encoding=chosen.encoding,
-                                         columns=[])
-        wkb_column = table.column(meta["geometry_name"] or "wkb_geometry") \
-            if table.num_columns else None
+        # Arrow, in one pass over the file: columns come over in bulk, the geometries as
+        # WKB, parsed later, a chunk at a time, while the rows stream in.
+        meta, table = pyogrio.read_arrow(path, layer=layer, encoding=chosen.encoding)
+        geometry_name = meta["geometry_name"] or "wkb_geometry"
+        wkb_column = table.column(geometry_name) \
+            if geometry_name in table.column_names else None
+        if wkb_column is not None:
+            table = table.drop_columns([geometry_name])
+        frame = table.to_pandas()
+        del table
         # Text columns as Python strings now: bytes that are not text in the chosen encoding
         # fail here, with a message, and not in the middle of the checks
         for column in frame.columns:
@@ -222,6 +223,7 @@ def _read_raw(path: Path, level: Level, mapping: dict, how: str, crs: str | None
     else:
         chunks = [(c.storage if isinstance(c, pa.ExtensionArray) else c)
                   .to_numpy(zero_copy_only=False) for c in wkb_column.chunks]
+        del wkb_column
         blobs = np.empty(len(frame), dtype=object)
         if chunks:
             blobs[:] = np.concatenate(chunks)

@@ -54,21 +54,53 @@ _CHUNK_BYTES = 1 << 22
 
 def attrs_json(frame: pd.DataFrame, skip: Sequence[str]) -> np.ndarray:
     """Each row's other attributes as JSON text (``{}`` when there are none), leaving out
-    empty values; the text is what ``json.dumps`` of the row's dict gives."""
+    empty values; the text is what ``json.dumps`` of the row's dict gives.
+
+    Column by column, in C-level maps: integers, booleans, floats and text each have their
+    JSON form without a ``json.dumps`` call per value (a city's 200,000 buildings with two
+    extra columns took two seconds that way); other values go through ``json.dumps``."""
     extra = [c for c in frame.columns if c not in skip]
-    if not extra:
-        return np.full(len(frame), "{}", dtype=object)
-    parts = []
+    rows = np.full(len(frame), "", dtype=object)
     for column in extra:
-        values = frame[column].to_numpy(dtype=object)
-        present = np.flatnonzero(pd.notna(values))
         key = json.dumps(_plain(str(column)), ensure_ascii=False) + ": "
-        text = np.full(len(frame), "", dtype=object)
-        text[present] = [key + json.dumps(_plain(v), ensure_ascii=False, default=str)
-                         for v in values[present]]
-        parts.append(text)
-    rows = ["{" + ", ".join(p for p in row if p) + "}" for row in zip(*parts, strict=True)]
-    return np.asarray(rows, dtype=object)
+        text = _json_values(frame[column])
+        present = text != ""
+        text[present] = key + text[present]
+        # ", " between two present pieces, none around an absent one
+        rows = rows + np.where((rows != "") & present, ", ", "") + text
+    return "{" + rows + "}" if len(rows) else rows
+
+
+def _json_values(series: pd.Series) -> np.ndarray:
+    """The JSON text of each value of a column, "" where it is missing."""
+    text = np.full(len(series), "", dtype=object)
+    values = series.to_numpy(dtype=object)
+    present = np.flatnonzero(pd.notna(values))
+    if not len(present):
+        return text
+    kind = series.dtype.kind
+    if kind in "iu":
+        text[present] = values[present].astype(np.int64 if kind == "i" else np.uint64) \
+            .astype(str).astype(object)
+    elif kind == "b":
+        text[present] = np.where(values[present].astype(bool), "true", "false")
+    elif kind == "f":
+        floats = values[present].astype(np.float64)
+        out = np.asarray(list(map(float.__repr__, floats)), dtype=object)
+        inf = np.isinf(floats)
+        out[inf] = np.where(floats[inf] > 0, "Infinity", "-Infinity")
+        text[present] = out
+    else:
+        items = values[present]
+        if all(map(str.__instancecheck__, items)):
+            joined = "".join(items)
+            if "\x00" in joined:
+                items = np.asarray([v.replace("\x00", "") for v in items], dtype=object)
+            text[present] = list(map(_encode_text, items))
+        else:
+            text[present] = [json.dumps(_plain(v), ensure_ascii=False, default=str)
+                             for v in items]
+    return text
 
 
 def _plain(value):
@@ -76,6 +108,10 @@ def _plain(value):
     if isinstance(value, str):
         return value.replace("\x00", "")
     return value.item() if hasattr(value, "item") else value
+
+
+#: ``json.dumps(text, ensure_ascii=False)`` of one string (the C function json uses).
+_encode_text = json.encoder.encode_basestring
 
 
 @dataclass
