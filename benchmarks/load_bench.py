@@ -27,7 +27,7 @@ modules and GDAL's libraries are in the page cache for both); ``--cold`` runs
 ``sync; echo 3 > /proc/sys/vm/drop_caches`` before every timed command (root only). The order
 of the two alternates from run to run. Agreement is asserted before any time is printed: the
 rows each command wrote (code, name and geometry as WKB) hash the same. The peak RSS of each
-command is its ``ru_maxrss`` from ``wait4``.
+command is what GNU time reports (``/usr/bin/time -f %M``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -53,6 +54,8 @@ from benchmarks.city import load_city  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 GRID = str(Path(sys.executable).with_name("grid"))
+#: GNU time (Debian package ``time``), for each command's peak RSS.
+TIME = "/usr/bin/time"
 
 
 def prepare_files(scale: float, fmt: str) -> dict[str, Path]:
@@ -146,18 +149,20 @@ def _drop_caches() -> None:
 
 
 def _timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds of one fresh process, from fork to exit, and its peak RSS in bytes."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{command[0]} failed ({child.returncode}): "
-                         f"{stderr.decode(errors='replace')[-2000:]}")
-    return elapsed, usage.ru_maxrss * 1024
+    """Wall seconds of one fresh process, from fork to exit, and its peak RSS in bytes.
+
+    The command runs under GNU time (``/usr/bin/time -f %M``), which reports the peak RSS
+    of the command alone: a child forked from this script would count the script's own
+    pages, a few hundred MiB, in its ``ru_maxrss``. Both commands pay the same wrapper."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        start = time.perf_counter()
+        child = subprocess.run([TIME, "-f", "%M", "-o", rss.name, *command], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - start
+        if child.returncode:
+            raise SystemExit(f"{command[0]} failed ({child.returncode}): "
+                             f"{child.stderr.decode(errors='replace')[-2000:]}")
+        return elapsed, int(rss.read().split()[-1]) * 1024
 
 
 def _digest(conn: psycopg.Connection, query: str) -> tuple[int, str]:
