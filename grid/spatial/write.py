@@ -48,6 +48,8 @@ COLUMNS = ("code", "name", "level", "parent_code", "version_low", "version_high"
 #: Rows validated, compared and handed to the writer at a time: the first chunk reaches the
 #: server after a fraction of a second, and the server works while later chunks are made.
 CHUNK_ROWS = 25_000
+#: Chunks of COPY text made but not yet sent, at most.
+_QUEUED_CHUNKS = 2
 #: Bytes per COPY write.
 _CHUNK_BYTES = 1 << 22
 
@@ -264,7 +266,9 @@ class UnitWriter:
         self.abandoned = False
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
-        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # bounded: a server slower than the checks holds the checks back rather than have
+        # the whole file's COPY text wait in memory
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED_CHUNKS)
         self.parts: list[tuple] = []
         self.closed = False
 
@@ -289,7 +293,7 @@ class UnitWriter:
         if not len(codes) or self.closed:
             return
         if self.postgis:
-            self.queue.put(self._lines(codes, names, parents, attrs, geoms, blobs))
+            self._send(self._lines(codes, names, parents, attrs, geoms, blobs))
         else:
             self.parts.append((codes, names, parents, attrs, geoms))
 
@@ -297,7 +301,18 @@ class UnitWriter:
         """No more rows (what was added is still written)."""
         if not self.closed:
             self.closed = True
-            self.queue.put(None)
+            self._send(None)
+
+    def _send(self, payload: bytes | None) -> None:
+        """Queue COPY text for the writer thread (SpatiaLite: nothing to send); when the
+        thread has stopped (its error is raised by :meth:`finish`) the text is dropped."""
+        while self.thread is not None:
+            try:
+                self.queue.put(payload, timeout=0.2)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    return
 
     def finish(self, errors: bool) -> None:
         """Wait for the COPY (PostGIS), or insert now (SpatiaLite) unless there are
