@@ -11,7 +11,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # wrk: the HTTP load tool of benchmarks/workflow_post_bench.py.
   packages+=(wrk)
   # gdal-bin: ogrinfo (GDAL's OAPIF driver) reads /ogc in tests/test_ogc_clients.py.
-  packages+=(gdal-bin)
+  # (also ogr2ogr, the peer of benchmarks/load_bench.py; time: GNU time, its peak RSS)
+  packages+=(gdal-bin time)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

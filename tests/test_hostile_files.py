@@ -197,3 +197,60 @@ def test_broken_resident_group_tables_are_refused_with_a_message(empty, tmp_path
     with pytest.raises(LoadError) as refused:
         load_boundaries(empty.db, path, Level.resident_group)
     _clear(refused.value.message, expected)
+
+
+@pytest.mark.parametrize(("driver", "suffix"), [("KML", ".kml"), ("FlatGeobuf", ".fgb")])
+def test_kml_and_flatgeobuf_pass_the_gate_and_load(empty, tmp_path, monkeypatch, driver,
+                                                   suffix):
+    """The gate decides kinds by content; KML and FlatGeobuf are boundary files it knows
+    (they were refused as 'not a boundary file' once it came in)."""
+    from grid.spatial.inputs import sniff
+
+    streets = gpd.read_file(DATA / "street.geojson")
+    path = tmp_path / f"street{suffix}"
+    streets[["code", "name", "geometry"]].to_file(path, driver=driver)
+    assert sniff(path) == suffix[1:]
+    monkeypatch.setenv("GRID_DATABASE_URL", empty.settings.database_url)
+    result = runner.invoke(app, ["load", str(path), "--level", "street", "--commit"])
+    assert result.exit_code == 0, result.output
+    [version] = _versions(empty)
+    with empty.db.read() as session:
+        loaded = {u.code: u.name for u in store.units(session, version.id, Level.street)}
+    assert loaded == dict(zip(streets["code"], streets["name"], strict=True))
+
+
+def test_the_segment_upload_passes_the_same_gate(empty, hostile):
+    """``/overlays/segments/load`` reads its file through the gate too: every hostile file
+    with a suffix the route takes is refused — 422 with a bilingual message, or a report
+    with errors and nothing committed — in bounded memory (the zip bombs from the zip's
+    directory), never a 500."""
+    with empty.db.write() as session:
+        _, token = add_user(session, "测绘员", "gis", "110105")
+    taken = (".zip", ".gpkg", ".geojson", ".json")
+    cases = [c for c in hostile if c[1].suffix.lower() in taken]
+    assert any(name.startswith("bomb") for name, _, _ in cases)
+    refused = 0
+    with TestClient(create_app(empty.settings)) as client:
+        for name, path, expected in cases:
+            tracemalloc.start()
+            try:
+                with path.open("rb") as handle:
+                    answer = client.post("/api/v1/overlays/segments/load",
+                                         headers=auth(token),
+                                         files={"file": (path.name, handle)})
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            body = answer.json()
+            if answer.status_code == 200:  # read, and refused by the validator's report
+                assert body["committed"] is False and body["errors"], (name, body)
+                continue
+            assert answer.status_code == 422, (name, answer.status_code, body)
+            assert set(body) == {"code", "message", "details"}
+            message = " ".join(body["message"].split())
+            assert CJK.search(message) and "Traceback" not in message, (name, message)
+            if name.startswith("bomb"):
+                _clear(message, expected)
+                refused += 1
+            assert peak < PEAK_BYTES, (name, peak)
+    assert refused == sum(name.startswith("bomb") for name, _, _ in cases)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,8 +17,10 @@ from grid.hierarchy.levels import Level
 from grid.migrate import upgrade
 from grid.orm import utcnow
 from grid.overlays import files, segments, store
-from grid.services import Services
 from grid.settings import Settings
+
+if TYPE_CHECKING:  # imported when used: `grid load` need not pay for the services
+    from grid.services import Services
 
 overlays_app = typer.Typer(help="叠加图层 overlays: 临时党支部, 街巷长, 楼栋长, 驻区单位",
                            no_args_is_help=True)
@@ -29,6 +31,8 @@ Encoding = Annotated[str | None, typer.Option(help="attribute encoding, e.g. GB1
 
 
 def _services() -> Services:
+    from grid.services import Services
+
     svc = Services(Settings())
     upgrade(svc.db)
     return svc

@@ -41,6 +41,7 @@ from grid.overlays import store
 from grid.overlays.match import DENSIFY_DEG
 from grid.spatial.crs import gauss_kruger_epsg
 from grid.spatial.encoding import looks_garbled
+from grid.spatial.inputs import readable
 from grid.spatial.loader import read_source
 from grid.spatial.validate import ERROR, WARNING, Problem
 
@@ -216,12 +217,17 @@ def load_segments(db: Database, path: str | Path, *, commit: bool = False,
     path = Path(path)
     if not path.exists():
         raise LoadError(f"文件不存在 file not found: {path}")
-    columns = _columns(path, layer)
-    code_field = code_field or _pick(columns, CODE_FIELDS)
-    name_field = name_field or _pick(columns, NAME_FIELDS)
-    kind_field = kind_field or _pick(columns, KIND_FIELDS)
-    frame, source = read_source(path, Level.street, code_field=code_field,
-                                name_field=name_field, crs=crs, layer=layer, encoding=encoding)
+    # the hostile-file gate every boundary load passes (kind by content, zip sizes and
+    # ratios checked before inflating, shapefile parts present)
+    with readable(path, max_bytes=db.settings.load_max_bytes,
+                  max_ratio=db.settings.load_max_ratio) as where:
+        columns = _columns(where, layer)
+        code_field = code_field or _pick(columns, CODE_FIELDS)
+        name_field = name_field or _pick(columns, NAME_FIELDS)
+        kind_field = kind_field or _pick(columns, KIND_FIELDS)
+        frame, source = read_source(where, Level.street, code_field=code_field,
+                                    name_field=name_field, crs=crs, layer=layer,
+                                    encoding=encoding)
     codes = [str(c) for c in frame["code"]]
     names = [str(n) for n in frame["name"]]
     kinds = [str(k) if k is not None else "" for k in frame[kind_field]] \

@@ -2,7 +2,8 @@
 the one gate the CLI (``grid load``) and the upload API both pass through
 (:func:`grid.spatial.loader.load_boundaries`).
 
-* The kind comes from the first bytes, not the name: a ``.txt`` holding GeoJSON is GeoJSON
+* The kind comes from the first bytes, not the name (zip, GeoPackage, shapefile, GeoJSON,
+  KML, FlatGeobuf; CSV for resident groups): a ``.txt`` holding GeoJSON is GeoJSON
   to both; a ``.zip`` that is not a zip, or a ``.geojson`` that is a JPEG, is refused by both.
 * A zip is checked from its directory before a byte is inflated: the declared sizes against
   ``max_bytes`` and each member's ratio against ``max_ratio`` (a 1 MB zip whose ``.dbf``
@@ -16,6 +17,7 @@ the one gate the CLI (``grid load``) and the upload API both pass through
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import zipfile
@@ -26,11 +28,12 @@ from pathlib import Path
 from grid.errors import LoadError
 
 #: The kinds of boundary file, with the suffix their reader expects.
-SUFFIX = {"zip": ".zip", "gpkg": ".gpkg", "geojson": ".geojson", "shp": ".shp", "csv": ".csv"}
+SUFFIX = {"zip": ".zip", "gpkg": ".gpkg", "geojson": ".geojson", "shp": ".shp", "csv": ".csv",
+          "kml": ".kml", "fgb": ".fgb"}
 #: Shapefile parts a load uses (the rest of a zip — .xml, .sbn, readme — is left packed).
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Files a zip may hold that are loaded by themselves.
-SINGLE_FILES = (".geojson", ".json", ".gpkg")
+SINGLE_FILES = (".geojson", ".json", ".gpkg", ".kml", ".fgb")
 #: Most members a zip may list (a shapefile is 3–8 files; a folder of levels a few dozen).
 MAX_MEMBERS = 1000
 #: The parts a shapefile cannot be read without, and what each holds.
@@ -39,6 +42,8 @@ _PARTS = {".shx": ("索引", "the index"), ".dbf": ("属性表", "the attribute 
 _CHUNK = 1 << 20
 
 _GEOJSON_TYPES = (b'"type"', b'"features"', b'"geometry"', b'"coordinates"')
+#: The root element of a KML document (with or without a namespace prefix).
+_KML = re.compile(rb"<(?:\w+:)?kml[\s>]")
 
 
 def sniff(path: Path) -> str:
@@ -57,15 +62,20 @@ def sniff(path: Path) -> str:
         return "gpkg"
     if head[:4] == b"\x00\x00\x27\x0a":  # the shapefile main file's code, 9994 big-endian
         return "shp"
+    if head[:3] == b"fgb" and head[4:7] == b"fgb":  # FlatGeobuf: "fgb", major, "fgb", patch
+        return "fgb"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{") and any(key in head for key in _GEOJSON_TYPES):
         return "geojson"
+    if text.startswith(b"<") and _KML.search(head):  # KML: XML whose root is <kml>
+        return "kml"
     if path.suffix.lower() in (".csv", ".txt") and b"\x00" not in head:
         return "csv"
     named = path.suffix.lower() or "(no suffix)"
     raise LoadError(
         f"{path.name}: 内容不是可识别的边界文件（{named}）the content is not a boundary file this "
-        "service reads: expected a zipped shapefile (.zip), a GeoPackage (.gpkg) or GeoJSON",
+        "service reads: expected a zipped shapefile (.zip), a GeoPackage (.gpkg), GeoJSON, KML "
+        "or FlatGeobuf (.fgb)",
         details={"file": path.name, "suffix": named})
 
 

@@ -9,6 +9,9 @@ same rule as locate.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,15 +199,16 @@ def _read_raw(path: Path, level: Level, mapping: dict, how: str, crs: str | None
     (:class:`RawGeometry`): a load parses, checks and reprojects them chunk by chunk."""
     chosen = choose_encoding(path, encoding)
     try:
-        # Arrow: columns come over in bulk, about twice as fast for a city's buildings. The
-        # attributes and the geometry's WKB are read apart (each read is a few hundredths of
-        # a second); the WKB is parsed later, a chunk at a time, while the rows stream in.
-        frame = pyogrio.read_dataframe(path, layer=layer, encoding=chosen.encoding,
-                                       use_arrow=True, read_geometry=False)
-        meta, table = pyogrio.read_arrow(path, layer=layer, encoding=chosen.encoding,
-                                         columns=[])
-        wkb_column = table.column(meta["geometry_name"] or "wkb_geometry") \
-            if table.num_columns else None
+        # Arrow, in one pass over the file: columns come over in bulk, the geometries as
+        # WKB, parsed later, a chunk at a time, while the rows stream in.
+        meta, table = pyogrio.read_arrow(path, layer=layer, encoding=chosen.encoding)
+        geometry_name = meta["geometry_name"] or "wkb_geometry"
+        wkb_column = table.column(geometry_name) \
+            if geometry_name in table.column_names else None
+        if wkb_column is not None:
+            table = table.drop_columns([geometry_name])
+        frame = table.to_pandas()
+        del table
         # Text columns as Python strings now: bytes that are not text in the chosen encoding
         # fail here, with a message, and not in the middle of the checks
         for column in frame.columns:
@@ -222,6 +226,7 @@ def _read_raw(path: Path, level: Level, mapping: dict, how: str, crs: str | None
     else:
         chunks = [(c.storage if isinstance(c, pa.ExtensionArray) else c)
                   .to_numpy(zero_copy_only=False) for c in wkb_column.chunks]
+        del wkb_column
         blobs = np.empty(len(frame), dtype=object)
         if chunks:
             blobs[:] = np.concatenate(chunks)
@@ -583,20 +588,37 @@ def load_boundaries(
     rivers), so their gaps in the parent's coverage are not reported.
     """
     settings = db.settings
-    with readable(path, max_bytes=settings.load_max_bytes, max_ratio=settings.load_max_ratio,
-                  tabular=level == Level.resident_group) as where:
-        frame, source, raw = _read_for_load(where, level, **read_options)
-    if raw is not None:
-        raw.path = Path(path)  # messages name the file given, not its unpacked parts
-    try:
-        return _load(db, path, level, frame, source, raw, commit, version_id, label,
-                     ValidateOptions(repair, tolerances, _read_gaps(intended_gaps)))
-    except Exception:
-        # the file's own faults (CRS, coordinates) come first, as when the whole file was
-        # checked before anything else: raised here if it has one
+    with _cycles_left_alone():
+        with readable(path, max_bytes=settings.load_max_bytes,
+                      max_ratio=settings.load_max_ratio,
+                      tabular=level == Level.resident_group) as where:
+            frame, source, raw = _read_for_load(where, level, **read_options)
         if raw is not None:
-            raw.check_all()
-        raise
+            raw.path = Path(path)  # messages name the file given, not its unpacked parts
+        try:
+            return _load(db, path, level, frame, source, raw, commit, version_id, label,
+                         ValidateOptions(repair, tolerances, _read_gaps(intended_gaps)))
+        except Exception:
+            # the file's own faults (CRS, coordinates) come first, as when the whole file was
+            # checked before anything else: raised here if it has one
+            if raw is not None:
+                raw.check_all()
+            raise
+
+
+@contextmanager
+def _cycles_left_alone() -> Iterator[None]:
+    """Pause Python's cycle collector for the load. A load makes millions of objects that
+    live until it ends (geometries, strings): each batch of them set off a collection that
+    walked all the others, about half the time of parsing the geometries. Reference counting
+    still frees everything; the collector resumes (as it was) when the load ends."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _read_for_load(path: str | Path, level: Level, **read_options: Any

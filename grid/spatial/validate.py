@@ -146,26 +146,26 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
                                     f"重复编码 duplicate code {code} ({counts[code]}×)", None,
                                     _point(geoms[i])))
     want = scheme.length(level)
-    fine = (codes.str.len() == want) & codes.str.isdigit()
-    for i in np.flatnonzero(~fine.to_numpy(dtype=bool, na_value=False)):
+    for i in _off_scheme(codes.to_numpy(dtype=object), want):
         problem = scheme.problem(str(codes.iat[i]), level)  # the scheme words its complaint
         if problem:
             problems.append(Problem("code_scheme", ERROR, [codes.iat[i]], problem, None,
                                     _point(geoms[i])))
-    for i in np.flatnonzero((names.str.len() > NAME_MAX).to_numpy(dtype=bool)):
+    plain = [n if isinstance(n, str) else str(n) for n in names.to_numpy(dtype=object)]
+    lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+    for i in np.flatnonzero(lengths > NAME_MAX):
         problems.append(Problem(
             "name_too_long", ERROR, [codes.iat[i]],
             f"{codes.iat[i]}: 名称超过 {NAME_MAX} 字 name longer than {NAME_MAX} characters",
             None, _point(geoms[i])))
-    for i in np.flatnonzero(names.str.contains(_MARKUP, regex=True).to_numpy(
-            dtype=bool, na_value=False)):
+    joined = _SEPARATOR.join(plain)
+    for i in np.flatnonzero(_pieces_with(_MARKUP, joined, lengths)):
         problems.append(Problem(
             "name_markup", WARNING, [codes.iat[i]],
             f"{codes.iat[i]}: 名称含有网页标记或脚本字符 name '{names.iat[i]}' contains markup "
             "or script characters (< > ` ${ &# javascript:); it is stored and shown as text",
             None, _point(geoms[i])))
-    control = names.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool, na_value=False)
-    for i in np.flatnonzero(control):
+    for i in np.flatnonzero(_pieces_with(_CONTROL, joined, lengths)):
         nul = "\x00" in names.iat[i]  # PostgreSQL cannot store it; tabs and breaks it can
         problems.append(Problem(
             "control_characters", ERROR if nul else WARNING, [codes.iat[i]],
@@ -180,23 +180,40 @@ def attribute_problems(codes: Sequence[str], names: Sequence[str], level: Level,
     return problems
 
 
+def _off_scheme(codes: np.ndarray, want: int) -> np.ndarray:
+    """Rows whose code is not ``want`` ASCII digits (one test over all codes joined, when
+    every code is fine, as in nearly every file)."""
+    texts = [c if isinstance(c, str) else "" for c in codes]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    joined = "".join(texts)
+    if (lengths == want).all() and joined.isascii() and joined.isdigit():
+        return np.empty(0, dtype=np.int64)
+    fine = np.fromiter((t.isascii() and t.isdigit() for t in texts), dtype=bool,
+                       count=len(texts))
+    return np.flatnonzero(~(fine & (lengths == want)))
+
+
 #: What makes a name look like markup or script. Pages show such a name as text (every page
 #: escapes it), but GIS staff should hear that a file carries one: it is rarely an accident.
-_MARKUP = r"[<>`]|\$\{|&#|(?i:javascript:)"
+_MARKUP = re.compile(r"[<>`]|\$\{|&#|(?i:javascript:)")
 
 #: Characters no unit name holds (NUL is refused by PostgreSQL; the rest break lists).
-_CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Joins names for one regex pass over them all: neither pattern above matches it, and no
+#: match of theirs can span it.
+_SEPARATOR = "\uffff"
 #: A character each MOJIBAKE match begins with.
 _MOJIBAKE_FIRST = re.compile("[锟烫屯\ufffd\u00c0-\u00ff]")
 
 
-def _pieces_with(pattern: re.Pattern, joined: str, pieces: list[str]) -> np.ndarray:
-    """Which of ``pieces`` (``joined`` is them joined by NUL) ``pattern`` finds something
-    in; the pattern must not match a NUL."""
-    found = np.zeros(len(pieces), dtype=bool)
+def _pieces_with(pattern: re.Pattern, joined: str, lengths: np.ndarray) -> np.ndarray:
+    """Which pieces of ``joined`` (pieces of ``lengths`` characters, each followed by one
+    separator character) ``pattern`` finds something in; the pattern must not match the
+    separator, nor a match span it."""
+    found = np.zeros(len(lengths), dtype=bool)
     starts = [m.start() for m in pattern.finditer(joined)]
     if starts:
-        ends = np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1)
+        ends = np.cumsum(lengths + 1)
         found[np.searchsorted(ends, starts, side="right")] = True
     return found
 
@@ -218,7 +235,8 @@ def _garbled_rows(names: pd.Series) -> np.ndarray:
     # (none at all without a character a match can begin with) finds the names with one
     ask = np.zeros(len(suspects), dtype=bool)
     if _MOJIBAKE_FIRST.search(joined):
-        ask |= _pieces_with(MOJIBAKE, joined, suspects)
+        ask |= _pieces_with(MOJIBAKE, joined, np.fromiter(
+            map(len, suspects), dtype=np.int64, count=len(suspects)))
     try:
         again = joined.encode("gb18030").decode("utf-8", errors="replace").split("\x00")
     except UnicodeEncodeError:  # a lone surrogate: fall back to asking about every name
