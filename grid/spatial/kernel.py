@@ -116,48 +116,77 @@ def test_polygon(p, px, py, meta, ring_off, xy, band_f, band_ptr, band_edge):
 
 
 @njit(cache=True, nogil=True)
+def _candidate_test(i, p, k, px, py, out, flag, cand, meta, ring_off, xy, band_f, band_ptr,
+                    band_edge):
+    """Test point i against its cell's candidates from polygon ``p`` (``k`` ≥ 0: the rest
+    follow in ``cand[k + 1:]`` up to -1) and write its answer."""
+    while True:
+        r = test_polygon(p, px, py, meta, ring_off, xy, band_f, band_ptr, band_edge)
+        if r == INSIDE or r == ON_EDGE:
+            out[i], flag[i] = p, r
+            return
+        if r == UNSURE:
+            out[i], flag[i] = PENDING, 2
+            return
+        if k < 0 or cand[k + 1] < 0:
+            out[i], flag[i] = -1, 1
+            return
+        k += 1
+        p = cand[k]
+
+
+@njit(cache=True, nogil=True)
 def locate(x, y, out, flag, x0, y0, size, nx, ny, cells, cand, meta, ring_off, xy, band_f,
            band_ptr, band_edge):
     """Per point, the polygon holding it (lowest code; -1 none; PENDING when an unsure pair
     came before any hit) into ``out``, and into ``flag`` how it was found: 0 by the cell
-    alone, 1 tested exactly, 3 tested and on the found polygon's boundary, 2 pending."""
+    alone, 1 tested exactly, 3 tested and on the found polygon's boundary, 2 pending.
+
+    Random points over a large level miss the CPU caches at each step (cell, polygon row,
+    vertices), so points go in batches, one step for the whole batch at a time, in loops
+    without branches on loaded values: the processor then has many of a batch's memory
+    reads in flight at once instead of waiting for each in turn.
+    """
     inv = 1.0 / size
-    for i in range(len(x)):
-        px, py = x[i], y[i]
-        fx = np.floor((px - x0) * inv)
-        fy = np.floor((py - y0) * inv)
-        flag[i] = 0
-        if not (fx >= 0 and fx < nx and fy >= 0 and fy < ny):  # False for NaN
-            out[i] = -1
-            continue
-        label = cells[int(fy) * nx + int(fx)]
-        if label >= -1:
-            out[i] = label
-            continue
-        v = -2 - label
-        found = -1
-        state = 1
-        if v & 1 == 0:  # a single candidate, kept in the cell itself
-            p = v >> 1
-            r = test_polygon(p, px, py, meta, ring_off, xy, band_f, band_ptr, band_edge)
-            if r == INSIDE or r == ON_EDGE:
-                found, state = p, r
-            elif r == UNSURE:
-                found, state = PENDING, 2
-        else:
+    batch = 256
+    where = np.empty(batch, np.int64)
+    label = np.empty(batch, np.int32)
+    first = np.empty(batch, np.int64)
+    at = np.empty(batch, np.int64)
+    has_lists = len(cand) > 0
+    warm = 0.0
+    for s in range(0, len(x), batch):
+        e = min(len(x), s + batch)
+        # 1. Cell labels; boundary points gathered (branch-free on the label).
+        m = 0
+        for i in range(s, e):
+            fx = np.floor((x[i] - x0) * inv)
+            fy = np.floor((y[i] - y0) * inv)
+            inside = fx >= 0 and fx < nx and fy >= 0 and fy < ny  # False for NaN
+            c = int(fy) * nx + int(fx) if inside else 0
+            v = cells[c] if inside else -1
+            out[i] = max(v, -1)
+            flag[i] = 0
+            where[m] = i
+            label[m] = v
+            m += v <= -2
+        # 2. Each boundary point's first candidate and its polygon row; its first vertex
+        # read too (into ``warm``), so the tests below find them in the cache.
+        for j in range(m):
+            v = -2 - label[j]
+            is_list = (v & 1) == 1
             k = v >> 1
-            while cand[k] >= 0:
-                p = cand[k]
-                r = test_polygon(p, px, py, meta, ring_off, xy, band_f, band_ptr, band_edge)
-                if r == INSIDE or r == ON_EDGE:
-                    found, state = p, r
-                    break
-                if r == UNSURE:
-                    found, state = PENDING, 2
-                    break
-                k += 1
-        out[i] = found
-        flag[i] = state
+            p = cand[k if is_list else 0] if has_lists else 0
+            p = p if is_list else k
+            first[j] = p
+            at[j] = k if is_list else -1
+            warm += xy[meta[p, 2], 0]
+        # 3. The exact tests.
+        for j in range(m):
+            i = where[j]
+            _candidate_test(i, first[j], at[j], x[i], y[i], out, flag, cand, meta,
+                            ring_off, xy, band_f, band_ptr, band_edge)
+    return warm
 
 
 @njit(cache=True, nogil=True)
@@ -435,3 +464,51 @@ def raster(meta, ring_off, xy, x0, y0, size, nx, ny, eps):
             cand[at] = -1
             at += 1
     return cells, cand
+
+
+@njit(cache=True, nogil=True)
+def tile_order(x, y, x0, y0, tile, ntx, nty):
+    """An order of the points by square tiles of side ``tile`` (row by row; points off the
+    tiles, and NaN, last): a counting sort, two passes over the points."""
+    n = len(x)
+    n_tiles = ntx * nty
+    inv = 1.0 / tile
+    key = np.empty(n, np.int32)
+    start = np.zeros(n_tiles + 2, np.int64)
+    for i in range(n):
+        fx = np.floor((x[i] - x0) * inv)
+        fy = np.floor((y[i] - y0) * inv)
+        k = n_tiles
+        if fx >= 0 and fx < ntx and fy >= 0 and fy < nty:
+            k = int(fy) * ntx + int(fx)
+        key[i] = k
+        start[k + 1] += 1
+    for k in range(n_tiles + 1):
+        start[k + 1] += start[k]
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        k = key[i]
+        order[start[k]] = i
+        start[k] += 1
+    return order
+
+
+@njit(cache=True, nogil=True)
+def gather(x, y, order):
+    """``x[order]``, ``y[order]`` in one pass."""
+    gx = np.empty(len(order), np.float64)
+    gy = np.empty(len(order), np.float64)
+    for j in range(len(order)):
+        i = order[j]
+        gx[j] = x[i]
+        gy[j] = y[i]
+    return gx, gy
+
+
+@njit(cache=True, nogil=True)
+def scatter(order, found, flag, out_found, out_flag):
+    """``out_found[order] = found`` and ``out_flag[order] = flag`` in one pass."""
+    for j in range(len(order)):
+        i = order[j]
+        out_found[i] = found[j]
+        out_flag[i] = flag[j]
