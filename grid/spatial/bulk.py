@@ -29,7 +29,6 @@ parity over all rings is GEOS's answer.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -72,44 +72,48 @@ def _segment(x1, y1, x2, y2, px, py):
     return 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _edges(k0, k1, px, py, xy):
+    """Edges ``k0 .. k1 - 1`` (edge k from vertex k to k + 1): (crossings, unsure, on edge)."""
+    crossings = 0
+    unsure = False
+    for k in range(k0, k1):
+        r = _segment(xy[k, 0], xy[k, 1], xy[k + 1, 0], xy[k + 1, 1], px, py)
+        if r == ON_EDGE:
+            return crossings, unsure, True
+        if r == UNSURE:
+            unsure = True
+        elif r == 1:
+            crossings += 1
+    return crossings, unsure, False
+
+
 @njit(cache=True, nogil=True)
 def test_polygon(p, px, py, meta, ring_off, xy, band_f, band_ptr, band_edge):
     """OUTSIDE, INSIDE, ON_EDGE or UNSURE for point (px, py) and polygon ``p``."""
     crossings = 0
     unsure = False
     nb = meta[p, 5]
-    if nb > 0:
+    if nb > 0:  # only the edges reaching into the point's band
         b = np.floor((py - band_f[p, 0]) / band_f[p, 1])
-        band = 0 if not b >= 0 else (nb - 1 if b >= nb else int(b))
-        first = meta[p, 4] + band
+        first = meta[p, 4] + _clamp(b, nb)
         for j in range(band_ptr[first], band_ptr[first + 1]):
             k = band_edge[j]
-            r = _segment(xy[k, 0], xy[k, 1], xy[k + 1, 0], xy[k + 1, 1], px, py)
-            if r == ON_EDGE:
+            c, u, on = _edges(k, k + 1, px, py, xy)
+            if on:
                 return ON_EDGE
-            if r == UNSURE:
-                unsure = True
-            elif r == 1:
-                crossings += 1
-    elif meta[p, 1] - meta[p, 0] == 1:
-        for k in range(meta[p, 2], meta[p, 3] - 1):
-            r = _segment(xy[k, 0], xy[k, 1], xy[k + 1, 0], xy[k + 1, 1], px, py)
-            if r == ON_EDGE:
-                return ON_EDGE
-            if r == UNSURE:
-                unsure = True
-            elif r == 1:
-                crossings += 1
+            crossings += c
+            unsure |= u
     else:
         for ring in range(meta[p, 0], meta[p, 1]):
-            for k in range(ring_off[ring], ring_off[ring + 1] - 1):
-                r = _segment(xy[k, 0], xy[k, 1], xy[k + 1, 0], xy[k + 1, 1], px, py)
-                if r == ON_EDGE:
-                    return ON_EDGE
-                if r == UNSURE:
-                    unsure = True
-                elif r == 1:
-                    crossings += 1
+            # One ring (most polygons): its vertices are the polygon's, no ring_off read.
+            k0 = meta[p, 2] if meta[p, 1] - meta[p, 0] == 1 else ring_off[ring]
+            k1 = meta[p, 3] if meta[p, 1] - meta[p, 0] == 1 else ring_off[ring + 1]
+            c, u, on = _edges(k0, k1 - 1, px, py, xy)
+            if on:
+                return ON_EDGE
+            crossings += c
+            unsure |= u
     if unsure:
         return UNSURE
     return INSIDE if crossings % 2 == 1 else OUTSIDE
@@ -344,16 +348,13 @@ def _touch(p, meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark, out, n):
 
 
 @njit(cache=True, nogil=True)
-def raster(meta, ring_off, xy, x0, y0, size, nx, ny, eps):
-    """The cell labels and candidate lists of a level (see ``CellIndex``)."""
-    n_poly = meta.shape[0]
-    n_cells = nx * ny
-    mark = np.full(n_cells, -1, np.int32)
-    # 1. The cells each polygon's rings pass through: boundary cells, and their candidates.
+def _boundary_pairs(meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark):
+    """The (cell, polygon) pairs of every cell each polygon's rings pass through, polygon by
+    polygon in code order."""
     touched = np.empty(1 << 16, np.int64)
     owner = np.empty(1 << 16, np.int32)
     n = 0
-    for p in range(n_poly):
+    for p in range(meta.shape[0]):
         start = n
         touched, n = _touch(p, meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark,
                             touched, n)
@@ -362,79 +363,83 @@ def raster(meta, ring_off, xy, x0, y0, size, nx, ny, eps):
             grown[:start] = owner[:start]
             owner = grown
         owner[start:n] = p
-    boundary = np.zeros(n_cells, np.bool_)
-    for j in range(n):
-        boundary[touched[j]] = True
-    # 2. The cells inside each polygon (their centres, scanned row by row, between the rings'
-    # crossings): a cell no ring of the polygon meets is inside it whole or outside it whole.
-    # Outside boundary cells, the first (lowest code) polygon holding a cell labels it; a
-    # boundary cell lying inside a polygon whose rings miss it gets it as a candidate too.
-    cells = np.full(n_cells, -1, np.int32)
-    mark[:] = -1
-    max_edges = 1
-    for p in range(n_poly):
-        max_edges = max(max_edges, meta[p, 3] - meta[p, 2])
-    xs = np.empty(max_edges, np.float64)
+    return touched[:n], owner[:n]
+
+
+@njit(cache=True, nogil=True)
+def _row_crossings(p, yc, meta, ring_off, xy, xs):
+    """The x of every crossing of polygon ``p``'s rings with the line y = yc, sorted, into
+    ``xs``; their count."""
+    count = 0
+    for ring in range(meta[p, 0], meta[p, 1]):
+        for k in range(ring_off[ring], ring_off[ring + 1] - 1):
+            ay, by = xy[k, 1], xy[k + 1, 1]
+            if (ay > yc) != (by > yc):
+                ax, bx = xy[k, 0], xy[k + 1, 0]
+                xs[count] = ax + (yc - ay) * (bx - ax) / (by - ay)
+                count += 1
+    xs[:count].sort()
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _interiors(meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark, boundary, cells):
+    """Label each cell off every ring with the first (lowest code) polygon holding its
+    centre; return the (cell, polygon) pairs of boundary cells lying wholly inside a polygon
+    whose own rings miss them (overlaps, islands), which are candidates there too."""
+    max_vertices = 1
+    for p in range(meta.shape[0]):
+        max_vertices = max(max_vertices, meta[p, 3] - meta[p, 2])
+    xs = np.empty(max_vertices, np.float64)
     extra_cell = np.empty(1024, np.int64)
     extra_owner = np.empty(1024, np.int32)
     m = 0
     scratch = np.empty(0, np.int64)
-    for p in range(n_poly):
+    for p in range(meta.shape[0]):
         scratch, _ = _touch(p, meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark,
                             scratch, 0)
         lo, hi = np.inf, -np.inf
         for k in range(meta[p, 2], meta[p, 3]):
             lo = min(lo, xy[k, 1])
             hi = max(hi, xy[k, 1])
-        row0 = _clamp(np.floor((lo - y0) / size), ny)
-        row1 = _clamp(np.floor((hi - y0) / size), ny)
-        for iy in range(row0, row1 + 1):
-            yc = y0 + (iy + 0.5) * size
-            count = 0
-            for ring in range(meta[p, 0], meta[p, 1]):
-                for k in range(ring_off[ring], ring_off[ring + 1] - 1):
-                    ay, by = xy[k, 1], xy[k + 1, 1]
-                    if (ay > yc) != (by > yc):
-                        ax, bx = xy[k, 0], xy[k + 1, 0]
-                        xs[count] = ax + (yc - ay) * (bx - ax) / (by - ay)
-                        count += 1
-            xs[:count].sort()
+        for iy in range(_clamp(np.floor((lo - y0) / size), ny),
+                        _clamp(np.floor((hi - y0) / size), ny) + 1):
+            count = _row_crossings(p, y0 + (iy + 0.5) * size, meta, ring_off, xy, xs)
             for j in range(0, count - 1, 2):
                 col0 = _clamp(np.ceil((xs[j] - x0) / size - 0.5), nx)
                 col1 = _clamp(np.floor((xs[j + 1] - x0) / size - 0.5), nx)
                 for ix in range(col0, col1 + 1):
                     c = iy * nx + ix
-                    if mark[c] == p:
+                    if mark[c] == p:  # met by the polygon's rings: a candidate already
                         continue
-                    if boundary[c]:
-                        if m == len(extra_cell):
-                            g1 = np.empty(2 * m, np.int64)
-                            g1[:m] = extra_cell
-                            extra_cell = g1
-                            g2 = np.empty(2 * m, np.int32)
-                            g2[:m] = extra_owner
-                            extra_owner = g2
-                        extra_cell[m], extra_owner[m] = c, p
-                        m += 1
-                    elif cells[c] == -1:
-                        cells[c] = p
-    # 3. Candidate lists in cell order, each in code order. A cell of one candidate keeps it
-    # in the cell: -2 - 2p; a longer list is written to cand, ended by -1: -2 - (2 at + 1).
-    per_cell = np.zeros(n_cells + 1, np.int64)
-    for j in range(n):
-        per_cell[touched[j] + 1] += 1
-    for j in range(m):
-        per_cell[extra_cell[j] + 1] += 1
-    start = np.cumsum(per_cell)
+                    if not boundary[c]:
+                        if cells[c] == -1:
+                            cells[c] = p
+                        continue
+                    if m == len(extra_cell):
+                        extra_cell = np.concatenate((extra_cell, extra_cell))
+                        extra_owner = np.concatenate((extra_owner, extra_owner))
+                    extra_cell[m], extra_owner[m] = c, p
+                    m += 1
+    return extra_cell[:m], extra_owner[:m]
+
+
+@njit(cache=True, nogil=True)
+def _lists(cell_of, poly_of, cells, sort_lists):
+    """Write each boundary cell's candidates (pairs grouped here by cell, each list in code
+    order): one candidate in the cell itself as -2 - 2p, a longer list into ``cand``, ended
+    by -1, the cell holding -2 - (2 k + 1) for its start k."""
+    n_cells = len(cells)
+    start = np.zeros(n_cells + 1, np.int64)
+    for j in range(len(cell_of)):
+        start[cell_of[j] + 1] += 1
+    for c in range(n_cells):
+        start[c + 1] += start[c]
     fill = start[:-1].copy()
-    order = np.empty(n + m, np.int32)
-    for j in range(n):  # stable: polygons were visited in code order
-        c = touched[j]
-        order[fill[c]] = owner[j]
-        fill[c] += 1
-    for j in range(m):
-        c = extra_cell[j]
-        order[fill[c]] = extra_owner[j]
+    order = np.empty(len(cell_of), np.int32)
+    for j in range(len(cell_of)):  # stable: pairs came in code order
+        c = cell_of[j]
+        order[fill[c]] = poly_of[j]
         fill[c] += 1
     cand_len = 0
     for c in range(n_cells):
@@ -446,23 +451,43 @@ def raster(meta, ring_off, xy, x0, y0, size, nx, ny, eps):
         s, e = start[c], start[c + 1]
         if e == s:
             continue
-        if m > 0:  # covering polygons came last: restore code order (lists are short)
-            for a in range(s + 1, e):
-                v = order[a]
-                b = a - 1
-                while b >= s and order[b] > v:
-                    order[b + 1] = order[b]
-                    b -= 1
-                order[b + 1] = v
+        if sort_lists:  # pairs of enclosing polygons came last: restore code order
+            order[s:e].sort()
         if e - s == 1:
             cells[c] = -2 - 2 * order[s]
-        else:
-            cells[c] = -2 - (2 * at + 1)
-            for a in range(s, e):
-                cand[at] = order[a]
-                at += 1
-            cand[at] = -1
-            at += 1
+            continue
+        cells[c] = -2 - (2 * at + 1)
+        cand[at:at + e - s] = order[s:e]
+        at += e - s
+        cand[at] = -1
+        at += 1
+    return cand
+
+
+@njit(cache=True, nogil=True)
+def raster(meta, ring_off, xy, x0, y0, size, nx, ny, eps):
+    """The cell labels and candidate lists of a level (see ``CellIndex``).
+
+    1. The cells each polygon's rings pass through (their boxes enlarged by ``eps``): the
+       boundary cells, and their candidates.
+    2. The cells inside each polygon (their centres, scanned row by row between the rings'
+       crossings): a cell no ring of the polygon meets is inside it whole or outside it
+       whole, so its centre decides.
+    3. The candidate lists, in cell order, each in code order.
+    """
+    n_cells = nx * ny
+    mark = np.full(n_cells, -1, np.int32)
+    touched, owner = _boundary_pairs(meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark)
+    boundary = np.zeros(n_cells, np.bool_)
+    for j in range(len(touched)):
+        boundary[touched[j]] = True
+    cells = np.full(n_cells, -1, np.int32)
+    mark[:] = -1
+    extra_cell, extra_owner = _interiors(meta, ring_off, xy, x0, y0, size, nx, ny, eps, mark,
+                                         boundary, cells)
+    cell_of = np.concatenate((touched, extra_cell))
+    poly_of = np.concatenate((owner, extra_owner))
+    cand = _lists(cell_of, poly_of, cells, len(extra_cell) > 0)
     return cells, cand
 
 
