@@ -73,17 +73,22 @@ def run_ours(city, lon, lat, threads):
         "ours: start-up (import, compiled kernels loaded or compiled)", start_ours)
 
     def build():
-        return BulkLocator(1, {Level(level): CellIndex.build(city[level]["code"],
-                                                             city[level]["geometry"])
-                               for level in LEVELS})
-    bulk, build_s = _timed("ours: build cell indexes (4 levels)", build)
+        return BulkLocator.from_shapes(1, {
+            Level(level): (city[level]["code"], city[level]["geometry"]) for level in LEVELS},
+            threads=threads)
+    bulk, build_s = _timed(f"ours: build cell indexes (4 levels, {threads} threads)", build)
     for level, index in bulk.indexes.items():
         print(f"    {level}: {index.nx}×{index.ny} cells, {index.boundary_cells:,} boundary "
               f"cells, {len(index.cand):,} in candidate lists, {len(index.xy):,} vertices")
     found, place_s = _timed(f"ours: place {len(lon):,} points, 4 levels, 1 thread",
                             bulk.locate_indices, lon, lat)
+    cpu = time.process_time()
     threaded, place_n_s = _timed(f"ours: place {len(lon):,} points, 4 levels, {threads} threads",
                                  bulk.locate_indices, lon, lat, threads=threads)
+    cpu = time.process_time() - cpu
+    print(f"    (CPU time of that step: {cpu:.2f} s, {cpu / len(lon) * 1e9:.0f} ns a point; "
+          f"wall × {threads} / CPU = {place_n_s * threads / cpu:.2f}: above 1, the threads "
+          "waited for cores that other processes held)")
     assert all((threaded[level] == found[level]).all() for level in found)
     codes = {level: bulk.codes(level, idx) for level, idx in found.items()}
     return codes, start_s, build_s, place_s, place_n_s

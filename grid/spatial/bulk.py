@@ -29,6 +29,7 @@ parity over all rings is GEOS's answer.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,19 +318,34 @@ class BulkLocator:
         self.indexes = indexes
 
     @classmethod
+    def from_shapes(cls, version_id: int, shapes: dict[Level, tuple], threads: int | None = None,
+                    **options) -> BulkLocator:
+        """Build from ``{level: (codes, geometries)}``, the levels shared among ``threads``
+        threads (default: one per core; the compiled builder releases the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        levels = list(shapes)
+        with ThreadPoolExecutor(max(1, min(threads or os.cpu_count() or 1, len(levels)))) as pool:
+            # Largest level first, so the others fill the second thread meanwhile.
+            order = sorted(levels, key=lambda level: -len(shapes[level][0]))
+            built = dict(zip(order, pool.map(
+                lambda level: CellIndex.build(*shapes[level], **options), order), strict=True))
+        return cls(version_id, {level: built[level] for level in levels})
+
+    @classmethod
     def from_locator(cls, locator: Locator, **options) -> BulkLocator:
         """Build from the backbone locator's polygons (same codes, same geometries)."""
-        return cls(locator.version_id, {
-            level: CellIndex.build(index.codes, index.geoms, **options)
-            for level, index in locator.levels.items()})
+        return cls.from_shapes(locator.version_id, {
+            level: (index.codes, index.geoms) for level, index in locator.levels.items()},
+            **options)
 
     @classmethod
     def from_db(cls, session: Session, version_id: int, **options) -> BulkLocator:
         """Build the cell index of every spatial level of ``version_id`` (straight from the
         store's polygons: no backbone tree is made on the way)."""
-        return cls(version_id, {
-            level: CellIndex.build(*store.level_shapes(session, version_id, level), **options)
-            for level in SPATIAL_LEVELS})
+        return cls.from_shapes(version_id, {
+            level: store.level_shapes(session, version_id, level) for level in SPATIAL_LEVELS},
+            **options)
 
     def locate_indices(self, lons, lats, threads: int = 1) -> dict[Level, np.ndarray]:
         """Per level, the index into ``indexes[level].codes`` of the unit holding each point
