@@ -390,18 +390,29 @@ class BulkLocator:
         def place_chunk(part: slice) -> None:
             px, py = _frozen(x[part]), _frozen(y[part])
             order = self._tiled(px, py)
-            if order is not None:
-                px, py = map(_frozen, kernel.gather(px, py, order))
-            flags = np.empty(len(px), dtype=np.uint8)
-            for level, index in self.indexes.items():
-                idx, flag = index.locate_flags(px, py)
-                if order is None:
-                    found[level][part] = idx
-                    flags = flag
-                else:
-                    kernel.scatter(order, idx, flag, found[level][part], flags)
+            if order is None:
+                for level, index in self.indexes.items():
+                    found[level][part], flag = index.locate_flags(px, py)
+                    if level == edge_level:
+                        on_edge[part] = flag == 3
+                return
+            # In tile order; the answers go back to the points' order in one scattered
+            # write a point (its row of levels), not one a level.
+            px, py = map(_frozen, kernel.gather(px, py, order))
+            levels = list(self.indexes)
+            tiled = np.empty((len(levels), len(px)), dtype=np.int32)
+            edge_flag = np.empty(0, dtype=np.uint8)
+            for row, level in enumerate(levels):
+                tiled[row], flag = self.indexes[level].locate_flags(px, py)
                 if level == edge_level:
-                    on_edge[part] = flags == 3
+                    edge_flag = flag
+            rows = np.empty((len(px), len(levels)), dtype=np.int32)
+            flags = np.empty(len(px) if len(edge_flag) else 0, dtype=np.uint8)
+            kernel.scatter_levels(order, tiled, edge_flag, rows, flags)
+            for row, level in enumerate(levels):
+                found[level][part] = rows[:, row]
+            if len(edge_flag):
+                on_edge[part] = flags == 3
 
         # Big chunks (one a thread at least): the more points a tile holds, the better.
         _by_chunks(len(x), place_chunk, threads,

@@ -531,9 +531,15 @@ def gather(x, y, order):
 
 
 @njit(cache=True, nogil=True)
-def scatter(order, found, flag, out_found, out_flag):
-    """``out_found[order] = found`` and ``out_flag[order] = flag`` in one pass."""
+def scatter_levels(order, found, flag, out, out_flag):
+    """``out[order[j], l] = found[l, j]`` for every level l, and ``out_flag[order] = flag``
+    unless ``flag`` is empty: one scattered write of a row (all levels of a point share a
+    cache line) instead of one a level."""
+    levels = found.shape[0]
+    with_flag = len(flag) > 0
     for j in range(len(order)):
         i = order[j]
-        out_found[i] = found[j]
-        out_flag[i] = flag[j]
+        for level in range(levels):
+            out[i, level] = found[level, j]
+        if with_flag:
+            out_flag[i] = flag[j]
