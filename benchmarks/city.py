@@ -9,7 +9,14 @@ are jagged polylines rather than straight lines. Buildings are small quads place
 grid by bilinear mapping, so each lies inside its grid. Codes follow DB11/T 2157 widths
 (county 110100, then 3 digits per level).
 
+With ``--detail N`` every lattice edge gets N jittered intermediate vertices, made once per edge
+and used by both polygons beside it (reversed for one of them), so grids still tile exactly
+with bit-identical shared edges and communities and streets still nest exactly, but a grid
+has 4 (N + 1) vertices (40 for N = 9) and a street several hundred — the detailed outlines of
+real boundary files. Buildings stay small quads inside their grid (asserted).
+
     python benchmarks/city.py --scale 0.1        # writes benchmarks/out/city_0.1/*.parquet
+    python benchmarks/city.py --scale 1 --detail # writes benchmarks/out/city_1_detail9/
 
 Also importable: ``load_city(scale)`` (generating on first use) and ``random_points``.
 """
@@ -37,28 +44,52 @@ def _breaks(n_cells: int, n_parts: int, rng) -> np.ndarray:
     return np.r_[0, np.cumsum(base)]
 
 
-def _outline(vx: np.ndarray, vy: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
-    """The closed ring of lattice vertices around the block of cells [i0, i1) × [j0, j1)."""
-    south = np.column_stack([vx[j0, i0:i1 + 1], vy[j0, i0:i1 + 1]])
-    east = np.column_stack([vx[j0 + 1:j1 + 1, i1], vy[j0 + 1:j1 + 1, i1]])
-    north = np.column_stack([vx[j1, i0:i1][::-1], vy[j1, i0:i1][::-1]])
-    west = np.column_stack([vx[j0:j1, i0][::-1], vy[j0:j1, i0][::-1]])
+def _outline(lattice, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+    """The closed ring around the block of cells [i0, i1) × [j0, j1): lattice vertices and the
+    intermediate vertices of every lattice edge on the way (counter-clockwise)."""
+    vx, vy, hx, hy, ex, ey = lattice
+    k = hx.shape[2]
+
+    def run(px, py, mx, my):  # vertices (n,), each followed by its edge's k points (n, k)
+        xs = np.concatenate([px[:, None], mx], axis=1).ravel()
+        ys = np.concatenate([py[:, None], my], axis=1).ravel()
+        return np.column_stack([xs, ys]) if k else np.column_stack([px, py])
+
+    south = run(vx[j0, i0:i1], vy[j0, i0:i1], hx[j0, i0:i1], hy[j0, i0:i1])
+    east = run(vx[j0:j1, i1], vy[j0:j1, i1], ex[j0:j1, i1], ey[j0:j1, i1])
+    north = run(vx[j1, i0 + 1:i1 + 1][::-1], vy[j1, i0 + 1:i1 + 1][::-1],
+                hx[j1, i0:i1][::-1, ::-1], hy[j1, i0:i1][::-1, ::-1])
+    west = run(vx[j0 + 1:j1 + 1, i0][::-1], vy[j0 + 1:j1 + 1, i0][::-1],
+               ex[j0:j1, i0][::-1, ::-1], ey[j0:j1, i0][::-1, ::-1])
     ring = np.concatenate([south, east, north, west])
     return np.concatenate([ring, ring[:1]])
 
 
-def _blocks(vx, vy, col_edges, row_edges):
+def _blocks(lattice, col_edges, row_edges):
     """Polygons of the blocks defined by column and row edges, row-major, with their index."""
     polys = []
     for r in range(len(row_edges) - 1):
         for c in range(len(col_edges) - 1):
-            polys.append(shapely.Polygon(_outline(vx, vy, col_edges[c], col_edges[c + 1],
+            polys.append(shapely.Polygon(_outline(lattice, col_edges[c], col_edges[c + 1],
                                                   row_edges[r], row_edges[r + 1])))
     return np.array(polys, dtype=object)
 
 
-def generate(scale: float = 1.0, seed: int = 2157) -> dict[str, dict[str, np.ndarray]]:
-    """The city at ``scale`` as {level: {"code": codes, "parent": parent codes, "geometry": …}}."""
+def _edge_points(ax, ay, bx, by, k: int, rng):
+    """``k`` jittered points along each edge a → b (arrays of any shape; result shape + (k,)):
+    spread along the edge and pushed sideways by up to 3 % of its length, tapering to nothing
+    at its ends (so neighbouring edges never cross)."""
+    t = (np.arange(1, k + 1) / (k + 1)) + rng.uniform(-0.3, 0.3, ax.shape + (k,)) / (k + 1)
+    side = 0.03 * 4 * t * (1 - t) * rng.uniform(-1, 1, ax.shape + (k,))
+    dx, dy = (bx - ax)[..., None], (by - ay)[..., None]
+    return (np.round(ax[..., None] + t * dx - side * dy, 7),
+            np.round(ay[..., None] + t * dy + side * dx, 7))
+
+
+def generate(scale: float = 1.0, seed: int = 2157,
+             detail: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """The city at ``scale`` as {level: {"code": codes, "parent": parent codes, "geometry": …}};
+    ``detail`` intermediate vertices on every lattice edge (see the module's text)."""
     rng = np.random.default_rng(seed)
     n_grids = max(4, int(FULL["grids"] * scale))
     side = int(round(np.sqrt(n_grids)))
@@ -75,6 +106,12 @@ def generate(scale: float = 1.0, seed: int = 2157) -> dict[str, dict[str, np.nda
     jx[1:-1, 1:-1] += rng.uniform(-0.25, 0.25, (ny - 1, nx - 1))
     jy[1:-1, 1:-1] += rng.uniform(-0.25, 0.25, (ny - 1, nx - 1))
     vx, vy = np.round(x0 + jx * dx, 7), np.round(y0 + jy * dy, 7)
+    # Each lattice edge's intermediate vertices, made once: h[j, i] on the edge from vertex
+    # (j, i) east to (j, i + 1), e[j, i] on the edge from (j, i) north to (j + 1, i).
+    detail_rng = np.random.default_rng(seed + 1)  # the quads' city stays as it was
+    hx, hy = _edge_points(vx[:, :-1], vy[:, :-1], vx[:, 1:], vy[:, 1:], detail, detail_rng)
+    ex, ey = _edge_points(vx[:-1, :], vy[:-1, :], vx[1:, :], vy[1:, :], detail, detail_rng)
+    lattice = (vx, vy, hx, hy, ex, ey)
 
     comm_cols, comm_rows = _breaks(nx, n_comm_side, rng), _breaks(ny, n_comm_side, rng)
     street_cols = comm_cols[_breaks(n_comm_side, n_street_side, rng)]
@@ -99,7 +136,18 @@ def generate(scale: float = 1.0, seed: int = 2157) -> dict[str, dict[str, np.nda
     i, j = i.ravel(), j.ravel()
     corners_x = np.stack([vx[j, i], vx[j, i + 1], vx[j + 1, i + 1], vx[j + 1, i]], axis=1)
     corners_y = np.stack([vy[j, i], vy[j, i + 1], vy[j + 1, i + 1], vy[j + 1, i]], axis=1)
-    ring = np.stack([corners_x, corners_y], axis=2)
+    if detail:
+        k = detail
+        ring_x = np.concatenate([vx[j, i][:, None], hx[j, i], vx[j, i + 1][:, None], ex[j, i + 1],
+                                 vx[j + 1, i + 1][:, None], hx[j + 1, i][:, ::-1],
+                                 vx[j + 1, i][:, None], ex[j, i][:, ::-1]], axis=1)
+        ring_y = np.concatenate([vy[j, i][:, None], hy[j, i], vy[j, i + 1][:, None], ey[j, i + 1],
+                                 vy[j + 1, i + 1][:, None], hy[j + 1, i][:, ::-1],
+                                 vy[j + 1, i][:, None], ey[j, i][:, ::-1]], axis=1)
+        assert ring_x.shape[1] == 4 * (k + 1)
+        ring = np.stack([ring_x, ring_y], axis=2)
+    else:
+        ring = np.stack([corners_x, corners_y], axis=2)
     grid_geoms = shapely.polygons(np.concatenate([ring, ring[:, :1]], axis=1))
     comm_of_grid = cr[j] * n_comm_side + cc[i]
     order = np.argsort(comm_of_grid, kind="stable")
@@ -111,15 +159,25 @@ def generate(scale: float = 1.0, seed: int = 2157) -> dict[str, dict[str, np.nda
 
     buildings = _buildings(corners_x, corners_y, grid_codes,
                            max(1, int(FULL["buildings"] * scale)), rng)
-    return {
+    city = {
         "street": {"code": street_codes, "parent": np.full(len(street_codes), "110100"),
-                   "geometry": _blocks(vx, vy, street_cols, street_rows)},
+                   "geometry": _blocks(lattice, street_cols, street_rows)},
         "community": {"code": comm_codes, "parent": street_codes[street_of_comm],
-                      "geometry": _blocks(vx, vy, comm_cols, comm_rows)},
+                      "geometry": _blocks(lattice, comm_cols, comm_rows)},
         "grid": {"code": grid_codes, "parent": comm_codes[comm_of_grid],
                  "geometry": grid_geoms},
         "building": buildings,
     }
+    if detail:
+        # The intermediate vertices bend edges inward by up to 3 % of their length; buildings
+        # keep 10 % (in the bilinear map) from their grid's corners' quad: still inside.
+        sorter = np.argsort(grid_codes)
+        grid_of = sorter[np.searchsorted(grid_codes, buildings["parent"], sorter=sorter)]
+        assert np.array_equal(grid_codes[grid_of], buildings["parent"])
+        assert shapely.covered_by(buildings["geometry"], grid_geoms[grid_of]).all()
+        for level in ("street", "community", "grid"):
+            assert shapely.is_valid(city[level]["geometry"]).all(), level
+    return city
 
 
 def _buildings(cx: np.ndarray, cy: np.ndarray, grid_codes, n_buildings: int, rng):
@@ -163,18 +221,18 @@ def write(city: dict, directory: Path) -> None:
             directory / f"{level}.parquet")
 
 
-def city_dir(scale: float) -> Path:
-    """Where the city at ``scale`` is written."""
-    return OUT / f"city_{scale:g}"
+def city_dir(scale: float, detail: int = 0) -> Path:
+    """Where the city at ``scale`` (with ``detail`` vertices on each edge) is written."""
+    return OUT / (f"city_{scale:g}" + (f"_detail{detail}" if detail else ""))
 
 
-def load_city(scale: float = 0.1) -> dict[str, dict[str, np.ndarray]]:
+def load_city(scale: float = 0.1, detail: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """The city at ``scale`` from benchmarks/out (generated and written on first use)."""
     import geopandas as gpd
 
-    directory = city_dir(scale)
+    directory = city_dir(scale, detail)
     if not (directory / "building.parquet").exists():
-        write(generate(scale), directory)
+        write(generate(scale, detail=detail), directory)
     city = {}
     for level in LEVELS:
         frame = gpd.read_parquet(directory / f"{level}.parquet")
@@ -200,14 +258,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1, help="1 = full city (default 0.1)")
     parser.add_argument("--seed", type=int, default=2157)
+    parser.add_argument("--detail", type=int, nargs="?", const=9, default=0,
+                        help="intermediate vertices on every lattice edge (9 when given alone: "
+                             "grids of 40 vertices); 0 = quads (default)")
     args = parser.parse_args()
     started = time.perf_counter()
-    city = generate(args.scale, args.seed)
+    city = generate(args.scale, args.seed, args.detail)
     generated = time.perf_counter() - started
-    write(city, city_dir(args.scale))
+    write(city, city_dir(args.scale, args.detail))
     counts = ", ".join(f"{level} {len(city[level]['code']):,}" for level in LEVELS)
-    print(f"city scale {args.scale:g}: {counts}; generated in {generated:.1f} s, "
-          f"written to {city_dir(args.scale)}")
+    print(f"city scale {args.scale:g}, detail {args.detail}: {counts}; generated in "
+          f"{generated:.1f} s, written to {city_dir(args.scale, args.detail)}")
+    print(vertex_counts(city))
+
+
+def vertex_counts(city: dict) -> str:
+    """Vertices per polygon (closing vertex not counted) per level: min / median / max."""
+    parts = []
+    for level in LEVELS:
+        n = shapely.get_num_coordinates(city[level]["geometry"]) - 1
+        parts.append(f"{level} {n.min()}/{int(np.median(n))}/{n.max()}")
+    return "vertices per polygon (min/median/max): " + ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
-from grid.spatial.bulk import BulkLocator, _covers_rings, _ring_table, coordinate_problems
+from grid.spatial.bulk import BulkLocator, coordinate_problems
 from grid.spatial.locator import Locator
 
 
@@ -113,48 +113,22 @@ def test_cell_index_answers_most_points_without_exact_test(locators):
     assert exact.mean() < 0.5
 
 
-def test_numpy_ring_test_is_used_and_agrees_with_geos(locators, special_points):
-    """The demo buildings (one-part MultiPolygons in the store) are small single rings: their
-    points are tested in numpy (GEOS's ray-crossing rule), with GEOS's answers on vertices and
-    edge points."""
+def test_exact_tests_agree_with_geos_on_vertices_and_edges(locators, special_points):
+    """The demo's polygons (one-part MultiPolygons in the store) are tested by the compiled
+    kernel: covered and on-boundary answers on vertices and edge points are GEOS's."""
     _, bulks = locators
-    for level in (Level.building,):
+    for level in (Level.grid, Level.building):
         index = bulks[0].indexes[level]
-        assert np.count_nonzero(index.ring_row >= 0) > 0.9 * len(index.codes)
-        rows = np.flatnonzero(index.ring_row >= 0)
         rng = np.random.default_rng(7)
-        poly = rng.choice(rows, len(special_points))
-        covered, unsure = _covers_rings(index.ring_xy, index.ring_row[poly],
-                                        special_points[:, 0], special_points[:, 1])
-        truth = shapely.intersects_xy(index.geoms[poly], special_points[:, 0],
-                                      special_points[:, 1])
-        decided = np.ones(len(poly), dtype=bool)
-        decided[unsure] = False
-        assert (covered[decided] == truth[decided]).all()
-        assert decided.mean() > 0.5  # vertices at the point's latitude go to GEOS, not all
-
-
-@settings(max_examples=200, deadline=None)
-@given(ring=st.lists(st.tuples(st.integers(-4, 4), st.integers(-4, 4)), min_size=3,
-                     max_size=7, unique=True),
-       points=st.lists(st.tuples(st.integers(-10, 10), st.integers(-10, 10)), min_size=1,
-                       max_size=40),
-       scale=st.sampled_from([1.0, 0.5, 1e-7, 0.1]), origin=st.sampled_from([0.0, 116.4]))
-def test_ring_test_matches_geos_on_lattice_points(ring, points, scale, origin):
-    """On lattice coordinates many points sit exactly on edges, on vertices and on the lines of
-    edges: whatever the numpy test decides must be GEOS's answer, and the rest is left to GEOS."""
-    polygon = shapely.Polygon([(origin + x * scale, origin / 3 + y * scale) for x, y in ring])
-    if not polygon.is_valid or polygon.area == 0:
-        return
-    ring_row, ring_xy = _ring_table(np.array([polygon], dtype=object))
-    assert ring_row.tolist() == [0]
-    px = np.array([origin + x * scale / 2 for x, _ in points])
-    py = np.array([origin / 3 + y * scale / 2 for _, y in points])
-    covered, unsure = _covers_rings(ring_xy, np.zeros(len(px), dtype=np.int32), px, py)
-    truth = shapely.intersects_xy(polygon, px, py)
-    decided = np.ones(len(px), dtype=bool)
-    decided[unsure] = False
-    assert (covered[decided] == truth[decided]).all(), (polygon.wkt, px, py)
+        poly = rng.integers(0, len(index.codes), len(special_points))
+        x, y = special_points[:, 0], special_points[:, 1]
+        truth = shapely.intersects_xy(index.geoms[poly], x, y)
+        found = index.locate(x, y)
+        assert (found[truth] <= poly[truth]).all()  # covered, so found (lowest code) no later
+        edge = index.on_boundary(poly, x, y)
+        assert np.array_equal(edge, shapely.intersects_xy(shapely.boundary(index.geoms[poly]),
+                                                          x, y))
+        assert edge.sum() > 0
 
 
 def test_place_in_threads_answers_as_one_thread(locators, special_points):
@@ -190,16 +164,21 @@ def test_single_point_locate_agrees_with_the_array_path(locators, special_points
             level: expected[level][i] for level in SPATIAL_LEVELS}, (lon, lat)
 
 
-def test_index_built_in_threads_is_the_one_built_alone(locators, monkeypatch):
-    """The boundary cells' candidates are searched in chunks shared among threads: with
-    chunks made small (many of them, finished out of order), the index is identical."""
+def test_index_is_deterministic_and_pickles(locators):
+    """Two builds of one level give identical arrays, and a pickled index (dask ships them to
+    workers) answers as the original."""
+    import pickle
+
     from grid.spatial import bulk
 
-    backbone, _ = locators
+    backbone, bulks = locators
     grid = backbone.levels[Level.grid]
-    alone = bulk.CellIndex.build(grid.codes, grid.geoms, threads=1)
-    monkeypatch.setattr(bulk, "_BOX_CHUNK", 997)
-    shared = bulk.CellIndex.build(grid.codes, grid.geoms, threads=3)
-    assert len(shared.cand_ptr) > 20 * 997  # many chunks
-    for name in ("cells", "cand_ptr", "cand_idx"):
-        assert np.array_equal(getattr(alone, name), getattr(shared, name)), name
+    first = bulk.CellIndex.build(grid.codes, grid.geoms)
+    again = bulk.CellIndex.build(grid.codes, grid.geoms, threads=3)
+    for name in bulk.CellIndex.ARRAYS:
+        assert np.array_equal(getattr(first, name), getattr(again, name)), name
+    copy = pickle.loads(pickle.dumps(first))
+    rng = np.random.default_rng(3)
+    minx, miny, maxx, maxy = backbone.levels[Level.street].geoms[0].bounds
+    x, y = rng.uniform(minx, maxx, 5000), rng.uniform(miny, maxy, 5000)
+    assert np.array_equal(copy.locate(x, y), first.locate(x, y))

@@ -96,7 +96,7 @@ def test_readers_never_see_a_half_written_snapshot(built, tmp_path):
                 if counts != expected[opened.version_id]:
                     problems.append((opened.version_id, counts))
                 for index in opened.indexes.values():
-                    int(index.cells[-1]), int(index.cand_ptr[-1])  # every file readable
+                    int(index.cells[-1]), int(index.band_ptr[-1])  # every file readable
                 seen.append(opened.version_id)
             except Exception as exc:  # noqa: BLE001  (any failure to open is the finding)
                 problems.append(repr(exc))

@@ -4,16 +4,16 @@ memory-mapped by every server process and by ``grid place``.
 A city's cell index (about 4 M cells a level, the boundary cells' candidate lists, the small
 polygons' vertex table, a million codes) costs seconds to build and ~1–2 GB as Python objects
 per process. Written once as ``.npy`` files and opened with ``np.load(mmap_mode="r")``, the
-arrays live in the page cache once, however many processes map them; each process keeps only
-its own shapely geometries of the polygons tested through GEOS (those with more than a few
-vertices, holes or several parts), rebuilt from WKB kept in the snapshot.
+arrays live in the page cache once, however many processes map them. Polygons are flat arrays
+(vertices and offsets) that the compiled kernel reads in place; no shapely geometry is made per
+process (the rare pairs left to GEOS get polygons made from the arrays for that call).
 
 Layout under the configured directory::
 
     current -> v7-1733223344123456789     (a symlink: the snapshot in use)
     v7-1733223344123456789/
         meta.json                          version, and per level the raster's origin, size, shape
-        street.cells.npy  street.codes.npy  street.cand_ptr.npy  ...
+        street.cells.npy  street.codes.npy  street.cand.npy  ...
 
 A snapshot is written into a hidden temporary directory, renamed into place, and only then
 published by replacing the ``current`` symlink with ``os.replace`` (atomic on POSIX). A reader
@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import shapely
 
 from grid.errors import InvalidInput
 from grid.hierarchy.levels import Level
@@ -42,8 +41,8 @@ from grid.spatial.bulk import BulkLocator, CellIndex
 from grid.spatial.locator import LevelIndex, Locator, Nearest, check_coordinates
 
 POINTER = "current"
-FORMAT = 1
-_ARRAYS = ("codes", "cells", "cand_ptr", "cand_idx", "ring_row", "ring_xy", "wkb", "wkb_ptr")
+FORMAT = 2  # 2: the compiled kernel's flat polygon arrays (no WKB)
+_ARRAYS = ("codes", *CellIndex.ARRAYS)
 #: Old snapshot directories kept besides the current one (a process may still map them).
 KEEP = 2
 
@@ -76,18 +75,8 @@ def _arrays(index: CellIndex) -> dict[str, np.ndarray]:
     # Codes as fixed-width unicode: indexable in place, converted to str only when answered.
     codes = np.asarray([str(c) for c in index.codes], dtype=str) if len(index.codes) else (
         np.empty(0, dtype="<U1"))
-    # Only polygons tested through GEOS need a geometry; the others are their ring_xy row.
-    tested = np.flatnonzero(index.ring_row < 0)
-    wkb = shapely.to_wkb(index.geoms[tested]) if len(tested) else np.empty(0, dtype=object)
-    lengths = np.fromiter((len(b) for b in wkb), dtype=np.int64, count=len(wkb))
-    wkb_ptr = np.zeros(len(index.codes) + 1, dtype=np.int64)
-    per_polygon = np.zeros(len(index.codes), dtype=np.int64)
-    per_polygon[tested] = lengths
-    np.cumsum(per_polygon, out=wkb_ptr[1:])
-    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8) if len(wkb) else np.empty(0, np.uint8)
-    return {"codes": codes, "cells": index.cells, "cand_ptr": index.cand_ptr,
-            "cand_idx": index.cand_idx, "ring_row": index.ring_row, "ring_xy": index.ring_xy,
-            "wkb": blob, "wkb_ptr": wkb_ptr}
+    # Every polygon is its flat arrays (vertices, offsets): no shapely geometry is stored.
+    return {"codes": codes, **{name: getattr(index, name) for name in CellIndex.ARRAYS}}
 
 
 def current(directory: Path) -> Path | None:
@@ -112,7 +101,7 @@ def open_current(directory: Path, version_id: int | None = None) -> BulkLocator 
 
 
 def open_snapshot(path: Path) -> BulkLocator:
-    """Open one snapshot directory: arrays memory-mapped, GEOS-tested polygons rebuilt."""
+    """Open one snapshot directory: arrays memory-mapped."""
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format") != FORMAT:
@@ -121,17 +110,9 @@ def open_snapshot(path: Path) -> BulkLocator:
     indexes = {}
     for value, raster in meta["levels"].items():
         arrays = {key: _load(path / f"{value}.{key}.npy") for key in _ARRAYS}
-        geoms = np.full(len(arrays["codes"]), None, dtype=object)
-        tested = np.flatnonzero(arrays["ring_row"] < 0)
-        if len(tested):
-            ptr, blob = arrays["wkb_ptr"], arrays["wkb"]
-            geoms[tested] = shapely.from_wkb(
-                [bytes(blob[ptr[i]:ptr[i + 1]]) for i in tested])
-            shapely.prepare(geoms[tested])
-        index = CellIndex(arrays["codes"], geoms, raster["x0"], raster["y0"], raster["size"],
-                          raster["nx"], raster["ny"], arrays["cells"], arrays["cand_ptr"],
-                          arrays["cand_idx"], arrays["ring_row"], arrays["ring_xy"])
-        index.warm_up()  # before any thread shares the rebuilt geometries (see warm_up)
+        index = CellIndex(arrays["codes"], None, raster["x0"], raster["y0"], raster["size"],
+                          raster["nx"], raster["ny"],
+                          *(arrays[name] for name in CellIndex.ARRAYS))
         indexes[Level(value)] = index
     return BulkLocator(meta["version_id"], indexes)
 
@@ -183,12 +164,8 @@ class SnapshotLocator:
 
 
 def polygons(index: CellIndex) -> np.ndarray:
-    """Every polygon of a cell index as a shapely geometry (small ones from their ring)."""
-    geoms = np.array(index.geoms, dtype=object)
-    small = np.flatnonzero(np.asarray(index.ring_row) >= 0)
-    if len(small):
-        geoms[small] = shapely.polygons(index.ring_xy[index.ring_row[small]])
-    return geoms
+    """Every polygon of a cell index as a shapely geometry, made from its arrays."""
+    return index.polygons()
 
 
 @contextmanager
