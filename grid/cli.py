@@ -343,11 +343,9 @@ def activate(version: int) -> None:
         snapshot_dir = svc.settings.locate_snapshot_dir
         if snapshot_dir is not None:
             from grid.spatial import snapshot
-            from grid.spatial.bulk import BulkLocator
 
             with svc.db.read() as session:
-                snapshot.ensure(snapshot_dir, version,
-                                lambda: BulkLocator.from_db(session, version))
+                snapshot.ensure(snapshot_dir, session, version)
             console.print(f"定位快照 locate snapshot: {snapshot.current(snapshot_dir)}")
     except GridError as exc:
         _fail(exc)

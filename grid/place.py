@@ -69,8 +69,7 @@ class Placer:
                 and not options):
             from grid.spatial import snapshot
 
-            bulk = snapshot.ensure(snapshot_dir, version_id,
-                                   lambda: BulkLocator.from_db(session, version_id))
+            bulk = snapshot.ensure(snapshot_dir, session, version_id).bulk
         else:
             bulk = BulkLocator.from_db(session, version_id, **options)
         codes = bulk.indexes[Level.grid].codes
