@@ -74,6 +74,8 @@ def serve(
     settings = Settings()
 
     def make_app():
+        from grid.api.health import calendar_status
+
         app = create_app(settings)
         services = app.state.services
         # With GRID_LOCATE_SNAPSHOT_DIR, open the snapshot — and read what a locate answer
@@ -83,6 +85,9 @@ def serve(
         if services.locators.preload() and services.places.fresh_seconds > 0:
             services.places.refresh()
             services.db.dispose()
+        # The holiday tables every worker reads at start (health.log_calendar) and for every
+        # deadline: ~14 MB made once here rather than in each worker.
+        calendar_status(services)
         return app
 
     if workers == 1:
