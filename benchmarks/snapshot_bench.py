@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +44,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from city import OUT, load_city, random_points  # noqa: E402
 from http_locate_bench import fill, free_port, ours_path, stop, wait_ready  # noqa: E402
+
+from grid.spatial import snapshot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,11 +107,24 @@ def settle(base: str, headers: dict, paths: list[str], pids: list[int]) -> None:
             time.sleep(2)
 
 
+FAILURES: list[str] = []
+
+
 def get(url: str, headers: dict) -> dict:
-    """One GET, decoded."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                timeout=120) as response:
-        return json.loads(response.read())
+    """One GET, decoded; a dropped connection (a worker that died: the in-memory peer's
+    workers have crashed under concurrent first requests at city scale, and uvicorn starts
+    another) is retried after a pause, and counted in FAILURES, which is printed."""
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=300) as response:
+                return json.loads(response.read())
+        except (ConnectionError, urllib.error.URLError) as exc:
+            FAILURES.append(f"{url.split('/api')[0]}: {exc!r}")
+            if attempt == 9:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
 
 
 def described(answer: dict) -> dict:
@@ -145,6 +161,10 @@ def one_run(kind: str, url: str, token: str, workers: int, snapshot_dir: Path,
         answers = [described(get(base + p, headers)) for p in paths[:CHECK]]
     finally:
         stop(process)
+    failures = [f for f in FAILURES if f.startswith(base)]
+    if failures:
+        print(f"    {kind}: {len(failures)} dropped connections (a worker died and was "
+              f"replaced), e.g. {failures[0]}", flush=True)
     run = {"first_s": first, "rss": sum(rss), "pss": sum(pss), "rss_max": max(rss),
            "processes": len(pids), "p50": p50, "p99": p99, "answers": answers,
            "load": loadavg()}
@@ -164,7 +184,11 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer-repeat", type=int, default=1,
-                        help="runs of the in-memory peer (each worker builds a city's locator)")
+                        help="runs of each peer (uvicorn+snap, in-memory: each of its workers "
+                             "builds a city's locator)")
+    parser.add_argument("--snapshot", type=Path, metavar="DIR",
+                        help="use the snapshot already written under DIR by grid activate "
+                             "(of this database's active version) instead of writing one")
     parser.add_argument("--keep", metavar="DB", help="reuse (and keep) this filled database")
     parser.add_argument("--pg-url", default=os.environ.get(
         "GRID_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
@@ -174,17 +198,21 @@ def main() -> None:
     counts = {level: len(city[level]["code"]) for level in city}
     print(f"city at --scale {args.scale}: {counts}", flush=True)
     url, token, _version, drop = city_database(args, city)
-    snapshot_dir = Path(tempfile.mkdtemp(prefix="snapshot-", dir=OUT))
+    snapshot_dir = args.snapshot or Path(tempfile.mkdtemp(prefix="snapshot-", dir=OUT))
     lon, lat = random_points(city, 2000)
     paths = [ours_path(x, y) for x, y in zip(lon, lat, strict=True)]
     try:
-        started = time.perf_counter()
-        build_snapshot(url, snapshot_dir, _version)
-        print(f"snapshot written in {time.perf_counter() - started:.1f} s "
-              f"({du(snapshot_dir) / 2**20:.0f} MB on disk); load {loadavg()}", flush=True)
+        if args.snapshot is None:
+            started = time.perf_counter()
+            build_snapshot(url, snapshot_dir, _version)
+            print(f"snapshot written by grid activate in {time.perf_counter() - started:.1f} s;"
+                  f" load {loadavg()}", flush=True)
+        print(f"snapshot {snapshot.current(snapshot_dir)}: {du(snapshot_dir) / 2**20:.0f} MB "
+              "on disk", flush=True)
         report(args, url, token, snapshot_dir, paths)
     finally:
-        shutil.rmtree(snapshot_dir, ignore_errors=True)
+        if args.snapshot is None:
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
         drop()
 
 
@@ -228,8 +256,6 @@ def build_snapshot(url: str, snapshot_dir: Path, version: int) -> None:
 
 def du(path: Path) -> int:
     """Bytes of the current snapshot's files."""
-    from grid.spatial import snapshot
-
     return sum(f.stat().st_size for f in snapshot.current(path).iterdir())
 
 
@@ -241,7 +267,7 @@ def report(args, url: str, token: str, snapshot_dir: Path, paths: list[str]) -> 
         runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
         for i in range(max(args.repeat, args.peer_repeat)):
             for kind in KINDS:
-                if i < (args.peer_repeat if kind == "in-memory" else args.repeat):
+                if i < (args.repeat if kind == "grid serve" else args.peer_repeat):
                     runs[kind].append(one_run(kind, url, token, workers, snapshot_dir, paths))
         # Agreement before any figure: the whole description of every checked point.
         reference = runs["in-memory"][0]["answers"]
