@@ -77,9 +77,13 @@ def start(kind: str, url: str, port: int, workers: int,
 
 
 def memory(pid: int) -> tuple[int, int]:
-    """RSS and PSS of one process, in bytes (smaps_rollup)."""
+    """RSS and PSS of one process, in bytes (smaps_rollup; 0 for a process that is gone)."""
     values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, 0
+    for line in text.splitlines():
         parts = line.split()
         if parts[0] in ("Rss:", "Pss:"):
             values[parts[0]] = int(parts[1]) * 1024
@@ -92,14 +96,17 @@ def server_processes(process: subprocess.Popen) -> list[int]:
     return [process.pid, *(c.pid for c in psutil.Process(process.pid).children(recursive=True))]
 
 
-def settle(base: str, headers: dict, paths: list[str], pids: list[int]) -> None:
+def settle(base: str, headers: dict, paths: list[str], process: subprocess.Popen) -> None:
     """Load every worker until none grows any more (each has built or mapped its locator and
-    its place directory)."""
+    its place directory); a worker that died and was replaced starts the wait again."""
     last = None
     with ThreadPoolExecutor(8) as pool:
         for _ in range(120):
             list(pool.map(lambda p: get(base + p, headers), paths[:400]))
+            pids = server_processes(process)
             now = [memory(pid)[0] for pid in pids]
+            if last is not None and len(now) != len(last):
+                last = None
             if last is not None and all(abs(a - b) < 4 << 20 for a, b in zip(now, last,
                                                                            strict=True)):
                 return
@@ -153,8 +160,7 @@ def one_run(kind: str, url: str, token: str, workers: int, snapshot_dir: Path,
     process = start(kind, url, port, workers, snapshot_dir)
     try:
         first = wait_ready(base + paths[0], headers, process, timeout=1800)
-        pids = server_processes(process)
-        settle(base, headers, paths, pids)
+        settle(base, headers, paths, process)
         pids = server_processes(process)
         rss, pss = zip(*(memory(pid) for pid in pids), strict=True)
         p50, p99 = latency(base, headers, paths[-500:])
