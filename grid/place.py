@@ -157,8 +157,8 @@ class Placer:
                  for level in SPATIAL_LEVELS}
         grid = found[Level.grid]
         added["grid_party_branch"] = _take(self._arrow_codes("branch"), grid)
-        added["lon_cgcs2000"] = pa.array(x)
-        added["lat_cgcs2000"] = pa.array(y)
+        added["lon_cgcs2000"] = pa.array(x, from_pandas=True)  # NaN as null, as pandas writes
+        added["lat_cgcs2000"] = pa.array(y, from_pandas=True)
         added["outside"] = pa.array((grid < 0) & ~bad)
         added["on_edge"] = pa.array(on_edge)
         added["problem"] = _texts(problem, bad)
@@ -176,22 +176,34 @@ class Placer:
             import pyarrow as pa
 
             values = self.grid_branches if level == "branch" else self.bulk.indexes[level].codes
-            cache[level] = pa.array([*map(str, values), ""], type=pa.string())
+            cache[level] = pa.array([*map(str, values), ""], type=TEXT())
         return cache[level]
 
     def _overlay_arrays(self, x: np.ndarray, y: np.ndarray, buildings) -> dict:
         import pyarrow as pa
 
+        def arrow(values: np.ndarray):
+            kind = TEXT() if values.dtype == object else None
+            return pa.array(values, type=kind, from_pandas=True)
+
         day = self.day or date.today()
         overlays = self.overlays
-        if not (overlays.branches or len(overlays.segments) or overlays.heads):
+        if len(x) and not (overlays.branches or len(overlays.segments) or overlays.heads):
             # No overlay at all: every row gets what a point matching nothing gets.
-            one = self.overlays.columns(x[:1], y[:1], day, buildings.slice(0, 1).to_numpy(
+            one = overlays.columns(x[:1], y[:1], day, buildings.slice(0, 1).to_numpy(
                 zero_copy_only=False))
-            return {name: pa.repeat(pa.scalar(one[name][0] if len(one[name]) else None),
-                                    len(x)) for name in OVERLAY_COLUMNS}
-        columns = self.overlays.columns(x, y, day, buildings.to_numpy(zero_copy_only=False))
-        return {name: pa.array(columns[name]) for name in OVERLAY_COLUMNS}
+            every = pa.array(np.zeros(len(x), dtype=np.int32))
+            return {name: arrow(one[name]).take(every) for name in OVERLAY_COLUMNS}
+        columns = overlays.columns(x, y, day, buildings.to_numpy(zero_copy_only=False))
+        return {name: arrow(columns[name]) for name in OVERLAY_COLUMNS}
+
+
+def TEXT():  # noqa: N802  (a type, as pyarrow's own factories are named)
+    """The Arrow type of the text columns: ``large_string``, as pandas' ``str`` columns
+    convert to, so a file placed through either path has one schema."""
+    import pyarrow as pa
+
+    return pa.large_string()
 
 
 def _take(values, idx: np.ndarray):
@@ -209,7 +221,7 @@ def _texts(problem: np.ndarray, bad: np.ndarray):
     index = np.zeros(len(problem), dtype=np.int32)
     for i in np.flatnonzero(bad):
         index[i] = messages.setdefault(problem[i], len(messages))
-    return pa.array(list(messages), type=pa.string()).take(pa.array(index))
+    return pa.array(list(messages), type=TEXT()).take(pa.array(index))
 
 
 def _non_numeric(raw: pd.Series, parsed: np.ndarray) -> np.ndarray:
