@@ -176,7 +176,9 @@ class Placer:
             import pyarrow as pa
 
             values = self.grid_branches if level == "branch" else self.bulk.indexes[level].codes
-            cache[level] = pa.array([*map(str, values), ""], type=TEXT())
+            # From the (mapped, fixed-width) array in one conversion, no str per code.
+            cache[level] = pa.concat_arrays([pa.array(np.asarray(values), type=TEXT()),
+                                             pa.array([""], type=TEXT())])
         return cache[level]
 
     def _overlay_arrays(self, x: np.ndarray, y: np.ndarray, buildings) -> dict:
