@@ -5,7 +5,10 @@ The snapshot is written once by ``grid activate`` (with ``GRID_LOCATE_SNAPSHOT_D
 deployment would; both commands then run ``--repeat`` times, alternately. The outputs' code,
 on-edge and outside columns must be identical before any speed is printed.
 
-    python benchmarks/place_snapshot_bench.py --scale 0.2 --points 5000000 --keep grid_bench_snap02
+    python benchmarks/place_snapshot_bench.py --scale 1 --points 5000000 --keep snap_city1
+
+The start-up floor — ``grid --help`` in a fresh process: the interpreter and the ``grid``
+command's imports, nothing placed — is timed in the same runs and printed beside.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", metavar="DB", help="reuse (and keep) this filled database")
+    parser.add_argument("--snapshot", type=Path, metavar="DIR",
+                        help="use the snapshot already written under DIR by grid activate "
+                             "(of this database's active version) instead of activating again")
     parser.add_argument("--pg-url", default=os.environ.get(
         "GRID_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -64,13 +70,15 @@ def main() -> None:
         lon, lat = random_points(city, args.points)
         source = work / "points.parquet"
         pq.write_table(pa.table({"id": np.arange(args.points), "lon": lon, "lat": lat}), source)
-        snapshot_dir = work / "snapshot"
-        took = grid(["activate", str(version)], url, snapshot_dir)
-        print(f"grid activate with the snapshot written: {took:.1f} s; load {loadavg()}",
-              flush=True)
-        times: dict[str, list[float]] = {"snapshot": [], "in-process": []}
+        snapshot_dir = args.snapshot or work / "snapshot"
+        if args.snapshot is None:
+            took = grid(["activate", str(version)], url, snapshot_dir)
+            print(f"grid activate with the snapshot written: {took:.1f} s; load {loadavg()}",
+                  flush=True)
+        times: dict[str, list[float]] = {"snapshot": [], "in-process": [], "start-up": []}
         outputs = {"snapshot": work / "ours.parquet", "in-process": work / "peer.parquet"}
         for _ in range(args.repeat):
+            times["start-up"].append(grid(["--help"], url, snapshot_dir))
             for kind, directory in (("snapshot", snapshot_dir), ("in-process", None)):
                 times[kind].append(grid(["place", str(source), "--out", str(outputs[kind])],
                                         url, directory))
@@ -84,6 +92,7 @@ def main() -> None:
         print(f"outputs identical in {', '.join(COMPARED)} ({placed:,} of {args.points:,} "
               "points in a grid)")
         med = {kind: statistics.median(t) for kind, t in times.items()}
+        print(f"start-up floor (grid --help, fresh process): median {med.pop('start-up'):.1f} s")
         for kind, seconds in med.items():
             print(f"grid place {args.points:,} points Parquet→Parquet, {kind}: median "
                   f"{seconds:.1f} s = {args.points / seconds / 1e6:.2f} M points/s end to end")

@@ -1,13 +1,23 @@
-"""Memory of N server workers with the shared locate snapshot against N workers each building
-its own locator (the peer: the same server without ``GRID_LOCATE_SNAPSHOT_DIR``), in one run.
+"""Memory of N server workers sharing the locate snapshot against N workers each building its
+own locator (the peer: the same server without ``GRID_LOCATE_SNAPSHOT_DIR``), in one run.
 
-For 1, 2 and 4 uvicorn workers of each kind on the same PostGIS database holding the generated
-city (benchmarks/city.py): time from start to the first locate answer, RSS and PSS (from
-``/proc/PID/smaps_rollup``) of every worker once each has answered and stopped growing, and
-one client's locate latency (p50/p99 of sequential requests). Answers of the two servers are
-compared on ``--check`` points (every level's code) before any figure is printed.
+Three servers on the same PostGIS database holding the generated city (benchmarks/city.py),
+each at 1, 2 and 4 workers:
 
-    python benchmarks/snapshot_bench.py --scale 0.2 --keep grid_bench_snap   # 200k buildings
+* ``grid serve`` — ``grid serve --workers N`` with the snapshot: workers forked from one
+  parent that has imported the service and opened the snapshot (grid.api.prefork);
+* ``uvicorn+snap`` — ``uvicorn --workers N`` (spawned workers) with the snapshot;
+* ``in-memory`` — ``uvicorn --workers N`` without it: each worker builds its own locator and
+  holds its own names (the peer; ``--peer-repeat`` runs, it is slow at city scale).
+
+For each: time from start to the first locate answer, RSS and PSS (``/proc/PID/smaps_rollup``)
+summed over every process of the server (parent included) once each worker has answered and
+stopped growing, and one client's locate latency (p50/p99 of 500 sequential requests). The
+answers of all three servers — every level's code, names, Party organisations, workers, the
+nearest grid — are compared on the same 300 points before any figure is printed. Memory per
+additional worker is the growth of the summed PSS from 1 to N workers, divided by N − 1.
+
+    python benchmarks/snapshot_bench.py --scale 1 --keep snap_city1      # the city at full size
 
 Medians of ``--repeat`` runs; the load average is printed with every figure.
 """
@@ -23,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from city import OUT, load_city, random_points  # noqa: E402
 from http_locate_bench import fill, free_port, ours_path, stop, wait_ready  # noqa: E402
 
+from grid.spatial import snapshot  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,45 +55,58 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def start(url: str, port: int, workers: int, snapshot_dir: Path | None) -> subprocess.Popen:
-    """The API in ``workers`` uvicorn workers, with or without the shared snapshot."""
+KINDS = ("grid serve", "uvicorn+snap", "in-memory")
+
+
+def start(kind: str, url: str, port: int, workers: int,
+          snapshot_dir: Path) -> subprocess.Popen:
+    """One of the three servers (see the module doc) in ``workers`` workers."""
     env = {**os.environ, "GRID_DATABASE_URL": url.replace("postgresql://",
                                                           "postgresql+psycopg://")}
     env.pop("GRID_LOCATE_SNAPSHOT_DIR", None)
-    if snapshot_dir is not None:
+    if kind != "in-memory":
         env["GRID_LOCATE_SNAPSHOT_DIR"] = str(snapshot_dir)
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "grid.api.app:create_app", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--no-access-log"], cwd=ROOT, env=env)
+    if kind == "grid serve":
+        command = [sys.executable, "-m", "grid.cli", "serve", "--port", str(port), "--workers",
+                   str(workers), "--log-level", "warning", "--no-access-log"]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "grid.api.app:create_app",
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                   "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
 def memory(pid: int) -> tuple[int, int]:
-    """RSS and PSS of one process, in bytes (smaps_rollup)."""
+    """RSS and PSS of one process, in bytes (smaps_rollup; 0 for a process that is gone)."""
     values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, 0
+    for line in text.splitlines():
         parts = line.split()
         if parts[0] in ("Rss:", "Pss:"):
             values[parts[0]] = int(parts[1]) * 1024
     return values["Rss:"], values["Pss:"]
 
 
-def serving_processes(process: subprocess.Popen, workers: int) -> list[int]:
-    """The processes answering requests: the workers (or the one process when alone)."""
-    if workers == 1:
-        return [process.pid]
-    children = psutil.Process(process.pid).children()
-    return [c.pid for c in children if "spawn_main" in " ".join(c.cmdline())]
+def server_processes(process: subprocess.Popen) -> list[int]:
+    """Every process of the server: the one we started and all its descendants (uvicorn's
+    supervisor and spawned workers, or grid serve's parent and forked workers)."""
+    return [process.pid, *(c.pid for c in psutil.Process(process.pid).children(recursive=True))]
 
 
-def settle(base: str, headers: dict, paths: list[str], pids: list[int]) -> None:
+def settle(base: str, headers: dict, paths: list[str], process: subprocess.Popen) -> None:
     """Load every worker until none grows any more (each has built or mapped its locator and
-    its place directory)."""
+    its place directory); a worker that died and was replaced starts the wait again."""
     last = None
     with ThreadPoolExecutor(8) as pool:
         for _ in range(120):
             list(pool.map(lambda p: get(base + p, headers), paths[:400]))
+            pids = server_processes(process)
             now = [memory(pid)[0] for pid in pids]
+            if last is not None and len(now) != len(last):
+                last = None
             if last is not None and all(abs(a - b) < 4 << 20 for a, b in zip(now, last,
                                                                            strict=True)):
                 return
@@ -88,16 +114,30 @@ def settle(base: str, headers: dict, paths: list[str], pids: list[int]) -> None:
             time.sleep(2)
 
 
+FAILURES: list[str] = []
+
+
 def get(url: str, headers: dict) -> dict:
-    """One GET, decoded."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                timeout=120) as response:
-        return json.loads(response.read())
+    """One GET, decoded; a dropped connection (a worker that died: the in-memory peer's
+    workers have crashed under concurrent first requests at city scale, and uvicorn starts
+    another) is retried after a pause, and counted in FAILURES, which is printed."""
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=300) as response:
+                return json.loads(response.read())
+        except (ConnectionError, urllib.error.URLError) as exc:
+            FAILURES.append(f"{url.split('/api')[0]}: {exc!r}")
+            if attempt == 9:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
 
 
-def codes(answer: dict) -> dict:
-    """Every level's code in a locate answer."""
-    return {link["level"]: link["code"] for link in answer["owners"]["chain"]}
+def described(answer: dict) -> dict:
+    """What a locate answer says about the place (all but the overlays, which no server
+    here has): codes, names, Party organisations, groups, workers, the nearest grid."""
+    return {key: answer.get(key) for key in ("version", "covered", "owners", "nearest_grid")}
 
 
 def latency(base: str, headers: dict, paths: list[str]) -> tuple[float, float]:
@@ -111,24 +151,33 @@ def latency(base: str, headers: dict, paths: list[str]) -> tuple[float, float]:
     return times[len(times) // 2], times[int(len(times) * 0.99)]
 
 
-def one_run(url: str, token: str, workers: int, snapshot_dir: Path | None,
+def one_run(kind: str, url: str, token: str, workers: int, snapshot_dir: Path,
             paths: list[str]) -> dict:
     """Start one server, measure it, stop it."""
     headers = {"Authorization": f"Bearer {token}"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = start(url, port, workers, snapshot_dir)
+    process = start(kind, url, port, workers, snapshot_dir)
     try:
         first = wait_ready(base + paths[0], headers, process, timeout=1800)
-        pids = serving_processes(process, workers)
-        settle(base, headers, paths, pids)
+        settle(base, headers, paths, process)
+        pids = server_processes(process)
         rss, pss = zip(*(memory(pid) for pid in pids), strict=True)
-        p50, p99 = latency(base, headers, paths[:500])
-        answers = [codes(get(base + p, headers)) for p in paths[:CHECK]]
+        p50, p99 = latency(base, headers, paths[-500:])
+        answers = [described(get(base + p, headers)) for p in paths[:CHECK]]
     finally:
         stop(process)
-    return {"first_s": first, "rss": sum(rss), "pss": sum(pss), "rss_max": max(rss),
-            "p50": p50, "p99": p99, "answers": answers, "load": loadavg()}
+    failures = [f for f in FAILURES if f.startswith(base)]
+    if failures:
+        print(f"    {kind}: {len(failures)} dropped connections (a worker died and was "
+              f"replaced), e.g. {failures[0]}", flush=True)
+    run = {"first_s": first, "rss": sum(rss), "pss": sum(pss), "rss_max": max(rss),
+           "processes": len(pids), "p50": p50, "p99": p99, "answers": answers,
+           "load": loadavg()}
+    print(f"    {kind}, {workers} worker(s): first answer {first:.1f} s, PSS "
+          f"{run['pss'] / 2**20:.0f} MB over {len(pids)} processes, p50 {p50:.2f} ms; "
+          f"load {run['load']}", flush=True)
+    return run
 
 
 CHECK = 300
@@ -140,6 +189,12 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.2)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peer-repeat", type=int, default=1,
+                        help="runs of each peer (uvicorn+snap, in-memory: each of its workers "
+                             "builds a city's locator)")
+    parser.add_argument("--snapshot", type=Path, metavar="DIR",
+                        help="use the snapshot already written under DIR by grid activate "
+                             "(of this database's active version) instead of writing one")
     parser.add_argument("--keep", metavar="DB", help="reuse (and keep) this filled database")
     parser.add_argument("--pg-url", default=os.environ.get(
         "GRID_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
@@ -149,17 +204,21 @@ def main() -> None:
     counts = {level: len(city[level]["code"]) for level in city}
     print(f"city at --scale {args.scale}: {counts}", flush=True)
     url, token, _version, drop = city_database(args, city)
-    snapshot_dir = Path(tempfile.mkdtemp(prefix="snapshot-", dir=OUT))
+    snapshot_dir = args.snapshot or Path(tempfile.mkdtemp(prefix="snapshot-", dir=OUT))
     lon, lat = random_points(city, 2000)
     paths = [ours_path(x, y) for x, y in zip(lon, lat, strict=True)]
     try:
-        started = time.perf_counter()
-        build_snapshot(url, snapshot_dir)
-        print(f"snapshot written in {time.perf_counter() - started:.1f} s "
-              f"({du(snapshot_dir) / 2**20:.0f} MB on disk); load {loadavg()}", flush=True)
+        if args.snapshot is None:
+            started = time.perf_counter()
+            build_snapshot(url, snapshot_dir, _version)
+            print(f"snapshot written by grid activate in {time.perf_counter() - started:.1f} s;"
+                  f" load {loadavg()}", flush=True)
+        print(f"snapshot {snapshot.current(snapshot_dir)}: {du(snapshot_dir) / 2**20:.0f} MB "
+              "on disk", flush=True)
         report(args, url, token, snapshot_dir, paths)
     finally:
-        shutil.rmtree(snapshot_dir, ignore_errors=True)
+        if args.snapshot is None:
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
         drop()
 
 
@@ -191,59 +250,62 @@ def city_database(args, city: dict):
     return url, token, version, drop
 
 
-def build_snapshot(url: str, snapshot_dir: Path) -> None:
-    """What ``grid activate`` does with a snapshot directory set, in a fresh process."""
+def build_snapshot(url: str, snapshot_dir: Path, version: int) -> None:
+    """``grid activate`` of the active version with a snapshot directory set, in a fresh
+    process, as a deployment writes it."""
     env = {**os.environ, "GRID_DATABASE_URL": url.replace("postgresql://",
                                                           "postgresql+psycopg://"),
            "GRID_LOCATE_SNAPSHOT_DIR": str(snapshot_dir)}
-    code = ("from grid.settings import Settings; from grid.services import Services;"
-            "from grid.spatial import snapshot; from grid.spatial.bulk import BulkLocator;"
-            "from grid.hierarchy import store; s = Services(Settings());"
-            "session = s.db.read().__enter__(); v = store.require_active_version(session).id;"
-            "snapshot.ensure(s.settings.locate_snapshot_dir, v,"
-            " lambda: BulkLocator.from_db(session, v))")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "grid.cli", "activate", str(version)], cwd=ROOT,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def du(path: Path) -> int:
     """Bytes of the current snapshot's files."""
-    from grid.spatial import snapshot
-
     return sum(f.stat().st_size for f in snapshot.current(path).iterdir())
 
 
 def report(args, url: str, token: str, snapshot_dir: Path, paths: list[str]) -> None:
-    """Run each configuration ``--repeat`` times; print medians and ratios."""
+    """Run each server ``--repeat`` times (the peer ``--peer-repeat``); print medians."""
     mb = 2 ** 20
-    per_worker = {}
+    per_workers = {}
     for workers in (int(w) for w in args.workers.split(",")):
-        runs = {"snapshot": [], "in-memory": []}
-        for _ in range(args.repeat):
-            for kind, directory in (("snapshot", snapshot_dir), ("in-memory", None)):
-                runs[kind].append(one_run(url, token, workers, directory, paths))
-        # Agreement before any figure: every level's code of every checked point.
-        for ours, peer in zip(runs["snapshot"], runs["in-memory"], strict=True):
-            assert ours["answers"] == peer["answers"], "snapshot and in-memory answers differ"
+        runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+        for i in range(max(args.repeat, args.peer_repeat)):
+            for kind in KINDS:
+                if i < (args.repeat if kind == "grid serve" else args.peer_repeat):
+                    runs[kind].append(one_run(kind, url, token, workers, snapshot_dir, paths))
+        # Agreement before any figure: the whole description of every checked point.
+        reference = runs["in-memory"][0]["answers"]
+        for kind, rs in runs.items():
+            for run in rs:
+                assert run["answers"] == reference, f"{kind} answers differ from in-memory"
         med = {kind: {key: statistics.median(r[key] for r in rs)
                       for key in ("first_s", "rss", "pss", "rss_max", "p50", "p99")}
                for kind, rs in runs.items()}
-        per_worker[workers] = med
-        print(f"\n{workers} worker(s), {CHECK} answers agree; loads "
+        per_workers[workers] = med
+        print(f"\n{workers} worker(s): {CHECK} answers agree across the three servers "
+              f"(runs: {', '.join(f'{k} {len(r)}' for k, r in runs.items())}); loads "
               f"{[r['load'] for rs in runs.values() for r in rs]}", flush=True)
         for kind, m in med.items():
-            print(f"  {kind:9}: first answer {m['first_s']:.1f} s, RSS {m['rss'] / mb:.0f} MB "
-                  f"(largest worker {m['rss_max'] / mb:.0f}), PSS {m['pss'] / mb:.0f} MB, "
+            print(f"  {kind:12}: first answer {m['first_s']:.1f} s, RSS {m['rss'] / mb:.0f} MB "
+                  f"(largest process {m['rss_max'] / mb:.0f}), PSS {m['pss'] / mb:.0f} MB, "
                   f"locate p50 {m['p50']:.2f} ms p99 {m['p99']:.2f} ms", flush=True)
-        s, p = med["snapshot"], med["in-memory"]
-        print(f"  ratio snapshot/in-memory: PSS {s['pss'] / p['pss']:.2f}, first answer "
-              f"{s['first_s'] / p['first_s']:.2f}, p50 {s['p50'] / p['p50']:.2f}", flush=True)
-    counts = sorted(per_worker)
+        ours, peer = med["grid serve"], med["in-memory"]
+        print(f"  ratio grid serve / in-memory: PSS {ours['pss'] / peer['pss']:.2f}, first "
+              f"answer {ours['first_s'] / peer['first_s']:.2f}, p50 "
+              f"{ours['p50'] / peer['p50']:.2f}, p99 {ours['p99'] / peer['p99']:.2f}",
+              flush=True)
+    counts = sorted(per_workers)
     if len(counts) > 1:
-        lo, hi = counts[0], counts[-1]
-        for kind in ("snapshot", "in-memory"):
-            extra = (per_worker[hi][kind]["pss"] - per_worker[lo][kind]["pss"]) / (hi - lo)
-            print(f"PSS per additional worker, {kind}: {extra / mb:.0f} MB "
-                  f"({lo}→{hi} workers); load {loadavg()}", flush=True)
+        base = counts[0]
+        print(f"\nPSS per additional worker (summed PSS growth from {base} worker(s)); "
+              f"load {loadavg()}", flush=True)
+        for kind in KINDS:
+            growth = {n: (per_workers[n][kind]["pss"] - per_workers[base][kind]["pss"])
+                      / (n - base) for n in counts[1:]}
+            steps = ", ".join(f"{base}→{n}: {g / mb:.0f} MB" for n, g in growth.items())
+            print(f"  {kind:12}: {steps}", flush=True)
 
 
 if __name__ == "__main__":

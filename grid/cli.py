@@ -74,20 +74,45 @@ def migrate() -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="server processes (about one per core); "
-                                                    "each reads the GRID_ settings")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (about one per core), "
+                                                    "forked from one that has loaded the "
+                                                    "service (grid.api.prefork)")] = 1,
+    log_level: Annotated[str, typer.Option(help="critical|error|warning|info|debug")] = "info",
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Run the API and map server."""
-    import uvicorn
-
     from grid.api.app import create_app
 
-    _services()
+    _services().close()  # migrated; no connection is left open to be inherited by a worker
+    settings = Settings()
+
+    def make_app():
+        from grid.api.health import calendar_status
+
+        app = create_app(settings)
+        services = app.state.services
+        # With GRID_LOCATE_SNAPSHOT_DIR, open the snapshot — and read what a locate answer
+        # says besides codes — before the first request; with workers, before forking them,
+        # so all of it is one copy they share (grid.api.prefork). The connections this used
+        # are closed again: a worker must not inherit them.
+        if services.locators.preload() and services.places.fresh_seconds > 0:
+            services.places.refresh()
+            services.db.dispose()
+        # The holiday tables every worker reads at start (health.log_calendar) and for every
+        # deadline: ~14 MB made once here rather than in each worker.
+        calendar_status(services)
+        return app
+
     if workers == 1:
-        uvicorn.run(create_app(Settings()), host=host, port=port)
-    else:  # each worker process builds its own app (and pools) from the environment
-        uvicorn.run("grid.api.app:create_app", factory=True, host=host, port=port,
-                    workers=workers)
+        import uvicorn
+
+        uvicorn.run(make_app(), host=host, port=port, log_level=log_level,
+                    access_log=access_log)
+    else:
+        from grid.api import prefork
+
+        prefork.serve(make_app, host, port, workers, log_level=log_level,
+                      access_log=access_log)
 
 
 @app.command()
@@ -360,11 +385,9 @@ def activate(version: int) -> None:
         snapshot_dir = svc.settings.locate_snapshot_dir
         if snapshot_dir is not None:
             from grid.spatial import snapshot
-            from grid.spatial.bulk import BulkLocator
 
             with svc.db.read() as session:
-                snapshot.ensure(snapshot_dir, version,
-                                lambda: BulkLocator.from_db(session, version))
+                snapshot.ensure(snapshot_dir, session, version)
             console.print(f"定位快照 locate snapshot: {snapshot.current(snapshot_dir)}")
     except GridError as exc:
         _fail(exc)

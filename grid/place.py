@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from grid.errors import InvalidInput
 from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
+from grid.hierarchy.models import PartyOrg
 from grid.overlays.match import OverlayIndex
 from grid.spatial.bulk import BulkLocator, coordinate_problems
 from grid.spatial.chinacrs import normalise_crs, to_storage
@@ -69,13 +71,14 @@ class Placer:
                 and not options):
             from grid.spatial import snapshot
 
-            bulk = snapshot.ensure(snapshot_dir, version_id,
-                                   lambda: BulkLocator.from_db(session, version_id))
+            bulk = snapshot.ensure(snapshot_dir, session, version_id).bulk
         else:
             bulk = BulkLocator.from_db(session, version_id, **options)
         codes = bulk.indexes[Level.grid].codes
-        orgs = store.party_orgs(session, codes.tolist())
-        branches = np.array([orgs[c].name if c in orgs else "" for c in codes], dtype=object)
+        # Every grid's branch in one plain query (no ORM object, no 50,000-code IN list).
+        names = dict(session.execute(select(PartyOrg.unit_code, PartyOrg.name).where(
+            PartyOrg.level == Level.grid.value)).all())
+        branches = np.array([names.get(str(c), "") for c in codes], dtype=object)
         overlays = None if overlays_within_m is None else \
             OverlayIndex.from_session(session, overlays_within_m)
         return cls(bulk, branches, threads, overlays, day)
@@ -117,6 +120,110 @@ class Placer:
             for name in OVERLAY_COLUMNS:
                 out[name] = columns[name]
         return out
+
+
+    def place_table(self, batch, lon_col: str = "lon", lat_col: str = "lat",
+                    crs: str | None = None):
+        """``place_frame`` for an Arrow record batch (or table) whose coordinate columns are
+        numbers: the same columns and values as an Arrow table, the input's columns passed
+        through as they are. None when a coordinate column holds text (``place_frame``
+        reports which cells are not numbers).
+
+        Codes are taken from Arrow arrays of each level's codes (made once per placer) by
+        index, so no Python string is made per row — at millions of rows, making them and
+        converting them back to Arrow cost more than placing the points.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        names = batch.schema.names
+        if lon_col not in names or lat_col not in names:
+            return None  # place_frame raises the error that names the columns
+        columns = [batch.column(names.index(c)) for c in (lon_col, lat_col)]
+        if not all(pa.types.is_floating(c.type) or pa.types.is_integer(c.type)
+                   for c in columns):
+            return None
+        lon, lat = (pc.fill_null(pc.cast(c, pa.float64()), np.nan).to_numpy(
+            zero_copy_only=False) for c in columns)
+        with np.errstate(invalid="ignore"):
+            x, y = to_storage(lon, lat, crs)
+        x, y = np.array(x, dtype=float), np.array(y, dtype=float)  # writable copies
+        problem = coordinate_problems(x, y)
+        bad = problem != None  # noqa: E711  (elementwise on an object array)
+        x[bad], y[bad] = np.nan, np.nan
+        found, on_edge = self.bulk.place(x, y, threads=self.threads)
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        added = {CODE_COLUMNS[level]: _take(self._arrow_codes(level), found[level])
+                 for level in SPATIAL_LEVELS}
+        grid = found[Level.grid]
+        added["grid_party_branch"] = _take(self._arrow_codes("branch"), grid)
+        added["lon_cgcs2000"] = pa.array(x, from_pandas=True)  # NaN as null, as pandas writes
+        added["lat_cgcs2000"] = pa.array(y, from_pandas=True)
+        added["outside"] = pa.array((grid < 0) & ~bad)
+        added["on_edge"] = pa.array(on_edge)
+        added["problem"] = _texts(problem, bad)
+        if self.overlays is not None:
+            added.update(self._overlay_arrays(x, y, added[CODE_COLUMNS[Level.building]]))
+        for name, values in added.items():
+            table = table.append_column(name, values)
+        return table
+
+    def _arrow_codes(self, level):
+        """The codes of ``level`` (or the grids' branch names, for "branch") as an Arrow
+        string array with "" appended (index -1, through ``_take``, gives "")."""
+        cache = self.__dict__.setdefault("_arrow", {})
+        if level not in cache:
+            import pyarrow as pa
+
+            values = self.grid_branches if level == "branch" else self.bulk.indexes[level].codes
+            # From the (mapped, fixed-width) array in one conversion, no str per code.
+            cache[level] = pa.concat_arrays([pa.array(np.asarray(values), type=TEXT()),
+                                             pa.array([""], type=TEXT())])
+        return cache[level]
+
+    def _overlay_arrays(self, x: np.ndarray, y: np.ndarray, buildings) -> dict:
+        import pyarrow as pa
+
+        def arrow(values: np.ndarray):
+            kind = TEXT() if values.dtype == object else None
+            return pa.array(values, type=kind, from_pandas=True)
+
+        day = self.day or date.today()
+        overlays = self.overlays
+        if len(x) and not (overlays.branches or len(overlays.segments) or overlays.heads):
+            # No overlay at all: every row gets what a point matching nothing gets.
+            one = overlays.columns(x[:1], y[:1], day, buildings.slice(0, 1).to_numpy(
+                zero_copy_only=False))
+            every = pa.array(np.zeros(len(x), dtype=np.int32))
+            return {name: arrow(one[name]).take(every) for name in OVERLAY_COLUMNS}
+        columns = overlays.columns(x, y, day, buildings.to_numpy(zero_copy_only=False))
+        return {name: arrow(columns[name]) for name in OVERLAY_COLUMNS}
+
+
+def TEXT():  # noqa: N802  (a type, as pyarrow's own factories are named)
+    """The Arrow type of the text columns: ``large_string``, as pandas' ``str`` columns
+    convert to, so a file placed through either path has one schema."""
+    import pyarrow as pa
+
+    return pa.large_string()
+
+
+def _take(values, idx: np.ndarray):
+    """``values[idx]`` as an Arrow array, the last value ("") where ``idx`` is -1."""
+    import pyarrow as pa
+
+    return values.take(pa.array(np.where(idx >= 0, idx, len(values) - 1)))
+
+
+def _texts(problem: np.ndarray, bad: np.ndarray):
+    """The problem column as Arrow strings ("" where none; bad rows are few)."""
+    import pyarrow as pa
+
+    messages: dict[str, int] = {"": 0}
+    index = np.zeros(len(problem), dtype=np.int32)
+    for i in np.flatnonzero(bad):
+        index[i] = messages.setdefault(problem[i], len(messages))
+    return pa.array(list(messages), type=TEXT()).take(pa.array(index))
 
 
 def _non_numeric(raw: pd.Series, parsed: np.ndarray) -> np.ndarray:
@@ -225,30 +332,33 @@ class ChunkWriter:
         if self.path.exists():
             self.path.unlink()
 
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append one chunk."""
-        if self.kind == "csv":
-            # pyarrow's CSV writer, not pandas' to_csv, which dominated a placement run.
-            import pyarrow as pa
-            import pyarrow.csv as pacsv
+    def write(self, frame) -> None:
+        """Append one chunk (a DataFrame, or an Arrow table from ``Placer.place_table``)."""
+        import pyarrow as pa
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        if isinstance(frame, pa.Table) and self.kind == "gpkg":
+            frame = frame.to_pandas()
+        if self.kind in ("csv", "parquet"):
+            table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
+                frame, preserve_index=False)
             if self._writer is None:
                 self._schema = table.schema
-                self._writer = pacsv.CSVWriter(self.path, table.schema,
-                                               write_options=pacsv.WriteOptions(
-                                                   quoting_style="needed"))
-            self._writer.write_table(table.cast(self._schema))
-        elif self.kind == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+                if self.kind == "csv":
+                    # pyarrow's CSV writer, not pandas' to_csv, which dominated a placement.
+                    import pyarrow.csv as pacsv
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._writer is None:
-                self._schema = table.schema
-                self._writer = pq.ParquetWriter(self.path, table.schema)
-            self._pending.append(table.cast(self._schema))
-            self._write_row_groups(final=False)
+                    self._writer = pacsv.CSVWriter(self.path, table.schema,
+                                                   write_options=pacsv.WriteOptions(
+                                                       quoting_style="needed"))
+                else:
+                    import pyarrow.parquet as pq
+
+                    self._writer = pq.ParquetWriter(self.path, table.schema)
+            if self.kind == "parquet":
+                self._pending.append(table.cast(self._schema))
+                self._write_row_groups(final=False)
+            else:
+                self._writer.write_table(table.cast(self._schema))
         else:
             import geopandas as gpd
             import pyogrio
@@ -293,35 +403,87 @@ class PlaceSummary:
     bad: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)  # first few bad rows
 
-    def add(self, placed: pd.DataFrame, first_row: int) -> None:
-        """Count one placed chunk (``first_row`` is its 0-based row number in the file)."""
-        bad = placed["problem"].to_numpy() != ""
+    def add(self, placed, first_row: int) -> None:
+        """Count one placed chunk (a DataFrame or an Arrow table; ``first_row`` is its 0-based
+        row number in the file)."""
+        import pyarrow as pa
+
+        if isinstance(placed, pa.Table):
+            import pyarrow.compute as pc
+
+            def flag(name: str) -> np.ndarray:
+                return placed.column(name).to_numpy()
+
+            def filled(name: str) -> np.ndarray:
+                return pc.not_equal(placed.column(name), "").to_numpy()
+
+            def problem(i: int) -> str:
+                return placed.column("problem")[i].as_py()
+        else:
+            def flag(name: str) -> np.ndarray:
+                return placed[name].to_numpy(dtype=bool)
+
+            def filled(name: str) -> np.ndarray:
+                return placed[name].to_numpy() != ""
+
+            def problem(i: int) -> str:
+                return str(placed["problem"].iat[i])
+        bad = filled("problem")
         self.rows += len(placed)
         self.bad += int(bad.sum())
-        self.outside += int(placed["outside"].sum())
-        self.on_edge += int(placed["on_edge"].sum())
-        self.placed += int((placed["grid_code"].to_numpy() != "").sum())
+        self.outside += int(flag("outside").sum())
+        self.on_edge += int(flag("on_edge").sum())
+        self.placed += int(filled("grid_code").sum())
         for i in np.flatnonzero(bad)[: max(0, 20 - len(self.problems))]:
-            self.problems.append((first_row + int(i) + 1, str(placed["problem"].iat[i])))
+            self.problems.append((first_row + int(i) + 1, problem(int(i))))
 
 
 def place_file(placer: Placer, source: Path, out: Path, *, lon_col: str = "lon",
                lat_col: str = "lat", crs: str | None = None, chunk_rows: int = 200_000,
                layer: str | None = None, progress: bool = True) -> PlaceSummary:
     """Place every row of ``source`` and write ``out``, one chunk at a time (see module doc)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     normalise_crs(crs)  # refuse an unknown crs before reading anything
     summary = PlaceSummary()
     writer = ChunkWriter(out)
-    with _progress(progress, count_rows(source, layer), source) as advance:
+    # A chunk is written by a second thread while the next is placed (pyarrow's writers
+    # release the GIL); one write at a time, so at most two placed chunks are held.
+    with _progress(progress, count_rows(source, layer), source) as advance, \
+            ThreadPoolExecutor(1) as background:
+        pending = None
         try:
-            for chunk in read_chunks(source, chunk_rows, layer):
-                placed = placer.place_frame(chunk, lon_col, lat_col, crs)
-                writer.write(placed)
+            for chunk in _chunks(source, chunk_rows, layer):
+                placed = None
+                if not isinstance(chunk, pd.DataFrame):  # an Arrow batch (Parquet input)
+                    placed = placer.place_table(chunk, lon_col, lat_col, crs)
+                    if placed is None:  # text coordinates: the DataFrame path reports them
+                        chunk = chunk.to_pandas()
+                if placed is None:
+                    placed = placer.place_frame(chunk, lon_col, lat_col, crs)
+                if pending is not None:
+                    pending.result()
+                pending = background.submit(writer.write, placed)
                 summary.add(placed, summary.rows)
-                advance(len(chunk))
+                advance(len(placed))
+            if pending is not None:
+                pending.result()
         finally:
+            if pending is not None:
+                pending.exception()  # wait: the writer is closed only once it is idle
             writer.close()
     return summary
+
+
+def _chunks(source: Path, chunk_rows: int, layer: str | None):
+    """Parquet as Arrow record batches (no pandas on the way), other formats as
+    ``read_chunks`` gives them."""
+    if file_format(source) == "parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(source).iter_batches(batch_size=chunk_rows)
+    else:
+        yield from read_chunks(source, chunk_rows, layer)
 
 
 class _progress:

@@ -73,30 +73,43 @@ def test_another_version_is_not_opened_as_this_one(built, tmp_path):
     assert snapshot.open_current(tmp_path / "none") is None
 
 
-def test_readers_never_see_a_half_written_snapshot(built, tmp_path):
+def test_readers_never_see_a_half_written_snapshot(demo, built, tmp_path):
     """A writer publishes snapshots of two different 'versions' (the demo's street and
-    building levels swapped between them) while readers open the current one over and over:
-    every open must be whole — its version's arrays, all of them, readable."""
+    building levels swapped between them, and all or only the resident-group units' names)
+    while readers open the current one over and over: every open must be whole — its
+    version's arrays, all of them, readable."""
     _, bulk = built
+    with demo.db.read() as session:
+        rows = store.unit_rows(session, bulk.version_id, None, "level", "code", "name",
+                               "parent_code").all()
+    names = {1: snapshot.UnitNames.from_rows(rows),
+             2: snapshot.UnitNames.from_rows([r for r in rows if r.level == "resident_group"])}
     first = BulkLocator(1, {Level.street: bulk.indexes[Level.street],
                             Level.building: bulk.indexes[Level.building]})
     second = BulkLocator(2, {Level.street: bulk.indexes[Level.grid]})
     expected = {1: {Level.street: len(bulk.indexes[Level.street].codes),
-                    Level.building: len(bulk.indexes[Level.building].codes)},
-                2: {Level.street: len(bulk.indexes[Level.grid].codes)}}
-    snapshot.write(first, tmp_path)
+                    Level.building: len(bulk.indexes[Level.building].codes),
+                    "units": len(rows)},
+                2: {Level.street: len(bulk.indexes[Level.grid].codes),
+                    "units": len(names[2])}}
+    assert expected[1]["units"] > expected[2]["units"] > 0
+    snapshot.write(first, tmp_path, names[1])
     stop = threading.Event()
     seen, problems = [], []
 
     def read() -> None:
         while not stop.is_set():
             try:
-                opened = snapshot.open_current(tmp_path)
-                counts = {level: len(index.codes) for level, index in opened.indexes.items()}
+                opened = snapshot.open_locator(tmp_path)
+                counts = {level: len(index.codes)
+                          for level, index in opened.bulk.indexes.items()}
+                counts["units"] = len(opened.units)
                 if counts != expected[opened.version_id]:
                     problems.append((opened.version_id, counts))
-                for index in opened.indexes.values():
+                for index in opened.bulk.indexes.values():
                     int(index.cells[-1]), int(index.band_ptr[-1])  # every file readable
+                units = opened.units
+                units.name(len(units) - 1), int(units.group_ptr[-1])
                 seen.append(opened.version_id)
             except Exception as exc:  # noqa: BLE001  (any failure to open is the finding)
                 problems.append(repr(exc))
@@ -105,7 +118,8 @@ def test_readers_never_see_a_half_written_snapshot(built, tmp_path):
     for reader in readers:
         reader.start()
     for i in range(12):
-        snapshot.write(second if i % 2 == 0 else first, tmp_path)
+        version = 2 if i % 2 == 0 else 1
+        snapshot.write(second if version == 2 else first, tmp_path, names[version])
     stop.set()
     for reader in readers:
         reader.join()

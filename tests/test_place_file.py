@@ -176,3 +176,47 @@ def test_cli_place(demo, points, tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["place", str(tmp_path / "in.csv"), "--out",
                                    str(tmp_path / "x.csv"), "--crs", "nowhere"])
     assert bad.exit_code == 1 and "nowhere" in bad.output
+
+
+def test_parquet_batches_placed_as_arrow_equal_the_dataframe_path(demo, points, tmp_path):
+    """Parquet with numeric coordinates goes through ``Placer.place_table`` (Arrow, no pandas):
+    every column — codes, branch, coordinates, flags, problems, overlays — equals what
+    ``place_frame`` gives for the same rows, missing and out-of-range coordinates included;
+    a Parquet file with text coordinates still goes through ``place_frame``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with demo.db.read() as session:
+        placer = Placer.from_db(session, overlays_within_m=50.0)
+    frame = points.copy()
+    frame["lon"] = pd.to_numeric(frame["lon"], errors="coerce")  # "abc" and "" become NaN
+    frame["lat"] = pd.to_numeric(frame["lat"], errors="coerce")
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    batch = pq.read_table(tmp_path / "in.parquet")
+    arrow = placer.place_table(batch)
+    expected = pa.Table.from_pandas(placer.place_frame(frame), preserve_index=False)
+    assert arrow is not None and arrow.column_names == expected.column_names
+    for name in expected.column_names:
+        assert arrow.column(name).equals(expected.column(name).cast(arrow.column(name).type)), name
+    assert pc_count(arrow, "problem") == len(BAD)  # "abc" and "" are missing, 200, 95
+    summary = place_file(placer, tmp_path / "in.parquet", tmp_path / "out.parquet",
+                         chunk_rows=700, progress=False)
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.select(expected.column_names).equals(arrow)
+    assert summary.rows == len(points) and summary.bad == len(BAD)
+    assert summary.placed == int((expected.column("grid_code").to_numpy(
+        zero_copy_only=False) != "").sum()) > 1000
+    # Text coordinates: the DataFrame path, which says which cell is not a number.
+    points.to_parquet(tmp_path / "text.parquet", index=False)
+    assert placer.place_table(pq.read_table(tmp_path / "text.parquet")) is None
+    place_file(placer, tmp_path / "text.parquet", tmp_path / "text_out.parquet",
+               progress=False)
+    problems = pd.read_parquet(tmp_path / "text_out.parquet")["problem"]
+    assert problems.str.contains("not a number").sum() == 1
+
+
+def pc_count(table, name: str) -> int:
+    """Rows of ``table`` whose text column ``name`` is not empty."""
+    import pyarrow.compute as pc
+
+    return int(pc.sum(pc.not_equal(table.column(name), "")).as_py())

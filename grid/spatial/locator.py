@@ -144,6 +144,28 @@ class LocatorCache:
         self._lock = threading.Lock()
         self.snapshot_dir = snapshot_dir
 
+    def preload(self, nearest: bool = True) -> bool:
+        """Open the current snapshot now, without asking the database which version is
+        active (``get`` checks that, and replaces it if another version is active by then);
+        with ``nearest``, build the grids' nearest-unit tree too. True when one was opened.
+
+        ``grid serve`` calls this in its parent process before forking the workers: what it
+        opens — the GEOS polygons rebuilt from the snapshot, the tree — is then one copy shared
+        by every worker instead of one each.
+        """
+        if self.snapshot_dir is None:
+            return False
+        from grid.spatial import snapshot
+
+        opened = snapshot.open_locator(self.snapshot_dir)
+        if opened is None:
+            return False
+        if nearest:
+            opened.prepare_nearest()
+        with self._lock:
+            self._locator = opened
+        return True
+
     def get(self, session: Session, version_id: int | None = None) -> Locator:
         """The locator for ``version_id`` (default: the active version).
 
@@ -162,11 +184,8 @@ class LocatorCache:
                 is_active = active is not None and active.id == version_id
                 if is_active and self.snapshot_dir is not None:
                     from grid.spatial import snapshot
-                    from grid.spatial.bulk import BulkLocator
 
-                    self._locator = snapshot.SnapshotLocator(snapshot.ensure(
-                        self.snapshot_dir, version_id,
-                        lambda: BulkLocator.from_db(session, version_id)))
+                    self._locator = snapshot.ensure(self.snapshot_dir, session, version_id)
                     return self._locator
                 built = Locator.from_db(session, version_id)
                 if is_active:

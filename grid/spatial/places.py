@@ -6,7 +6,10 @@ organisations and the grid's workers on every call; this directory holds all of 
 active version beside the locator, so a locate is a few dictionary look-ups:
 
 * unit names and each building's resident groups belong to a boundary version and never
-  change within it: they are read once per version;
+  change within it: they are read once per version — from the locate snapshot's mapped arrays
+  when there is one (``grid.spatial.snapshot.UnitNames``: every worker maps the same pages, a
+  city's million names cost no worker a private copy), else into the same flat arrays in
+  memory;
 * Party organisations and grid workers change without a new version (``grid load-orgs``,
   ``grid load-workers``), and which version is active changes on activation: once the snapshot
   is older than ``fresh_seconds`` these are checked in the background (the answer meanwhile
@@ -17,20 +20,21 @@ active version beside the locator, so a locate is a few dictionary look-ups:
 The check must not stall requests: re-reading 100,000 organisations in Python holds the GIL
 for a large fraction of a second. On PostgreSQL a fingerprint of both tables (row count and a
 sum of row hashes, computed by the server) is compared first, so the tables are re-read only
-when they changed; SpatiaLite, the small embedded store, re-reads them. The snapshot's objects
-are frozen out of the cyclic garbage collector (``gc.freeze``): a million long-lived names
-would otherwise make every full collection a pause of hundreds of milliseconds.
+when they changed; SpatiaLite, the small embedded store, re-reads them. Organisations and
+workers are kept as flat arrays too (``_Records``: sorted byte keys, one UTF-8 blob): a city's
+57,000 organisations as Python objects were ~40 MB a worker, as arrays ~5 MB, and no object
+for the garbage collector to walk. An answer's strings are decoded when it is made.
 
 With ``fresh_seconds=0`` the directory is off and every call goes to ``locate_point``.
 """
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select, text
 
 from grid.db import STORAGE_SRID, Database
@@ -40,6 +44,34 @@ from grid.hierarchy.levels import LEVELS, Level
 from grid.hierarchy.models import GridWorker, PartyOrg
 from grid.spatial.locate import Location, NearestGrid, locate_point
 from grid.spatial.locator import Locator, LocatorCache
+from grid.spatial.snapshot import UnitNames
+
+
+class _Records:
+    """Rows of a few text fields keyed by a code, as flat arrays: ``keys`` sorted (UTF-8
+    bytes; a key's rows are contiguous, in the order given), field ``f`` of row ``r`` at
+    ``blob[ptr[r * width + f]:ptr[r * width + f + 1]]``."""
+
+    def __init__(self, rows: list[tuple[str, ...]], width: int) -> None:
+        self.width = width
+        keys = np.array([r[0].encode() for r in rows], dtype=bytes) if rows else (
+            np.empty(0, dtype="S1"))
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        fields = [(value or "").encode() for i in order for value in rows[i][1:]]
+        self.ptr = np.zeros(len(fields) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, fields), dtype=np.int64, count=len(fields)),
+                  out=self.ptr[1:])
+        self.blob = b"".join(fields)
+
+    def rows(self, key: str) -> list[tuple[str, ...]]:
+        """The rows of ``key`` (its fields after the key), in the order given."""
+        encoded = key.encode()
+        lo = int(np.searchsorted(self.keys, encoded, "left"))
+        hi = int(np.searchsorted(self.keys, encoded, "right"))
+        ptr, blob, width = self.ptr, self.blob, self.width
+        return [tuple(blob[ptr[r * width + f]:ptr[r * width + f + 1]].decode()
+                      for f in range(width)) for r in range(lo, hi)]
 
 
 @dataclass
@@ -47,10 +79,9 @@ class _Snapshot:
     """Everything a locate answer needs, for one version, read at ``read_at``."""
 
     locator: Locator
-    names: dict[str, tuple[str, str]]  # code → (level, name), spatial levels and groups
-    groups: dict[str, list[str]]  # building code → its resident groups' codes, in code order
-    orgs: dict[str, PartyOrgInfo]
-    workers: dict[str, list[WorkerInfo]]
+    units: UnitNames  # names and resident groups of the version's units
+    orgs: _Records  # unit code → (org_type, name, secretary, contact)
+    workers: _Records  # grid code → (name, phone, role), in id order
     fingerprint: tuple | None  # of the organisation and worker tables, PostgreSQL only
     read_at: float
 
@@ -112,24 +143,21 @@ class PlaceDirectory:
                 if fingerprint is not None and fingerprint == old.fingerprint:
                     self._snapshot = _Snapshot(**{**old.__dict__, "read_at": time.monotonic()})
                     return
-                locator, names, groups = old.locator, old.names, old.groups
+                locator, units = old.locator, old.units
             else:
                 locator = self.locators.get(session, version_id)
-                names, groups = _names(session, version_id)
-            orgs = {row.unit_code: PartyOrgInfo(row.org_type, row.name, row.secretary,
-                                                row.contact)
-                    for row in session.execute(select(
-                        PartyOrg.unit_code, PartyOrg.org_type, PartyOrg.name,
-                        PartyOrg.secretary, PartyOrg.contact))}
-            workers: dict[str, list[WorkerInfo]] = {}
-            for row in session.execute(select(GridWorker.grid_code, GridWorker.name,
-                                              GridWorker.phone, GridWorker.role)
-                                       .order_by(GridWorker.id)):
-                workers.setdefault(row.grid_code, []).append(
-                    WorkerInfo(row.name, row.phone, row.role))
-        self._snapshot = _Snapshot(locator, names, groups, orgs, workers, fingerprint,
+                units = getattr(locator, "units", None)  # the snapshot's mapped names
+                if units is None:
+                    units = UnitNames.from_rows(store.unit_rows(
+                        session, version_id, None, "level", "code", "name", "parent_code"))
+            orgs = _Records([tuple(row) for row in session.execute(select(
+                PartyOrg.unit_code, PartyOrg.org_type, PartyOrg.name, PartyOrg.secretary,
+                PartyOrg.contact))], 4)
+            workers = _Records([tuple(row) for row in session.execute(
+                select(GridWorker.grid_code, GridWorker.name, GridWorker.phone,
+                       GridWorker.role).order_by(GridWorker.id))], 3)
+        self._snapshot = _Snapshot(locator, units, orgs, workers, fingerprint,
                                    time.monotonic())
-        gc.freeze()
 
     def _refresh_soon(self) -> None:
         # One refresh at a time, in a daemon thread: requests never wait for it.
@@ -156,40 +184,32 @@ SELECT (SELECT count(*) FROM party_org),
 """
 
 
-def _names(session, version_id: int) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
-    """Names of every unit of ``version_id`` (no geometry) and each building's groups."""
-    names: dict[str, tuple[str, str]] = {}
-    groups: dict[str, list[str]] = {}
-    for level, code, name, parent in store.unit_rows(session, version_id, None, "level",
-                                                     "code", "name", "parent_code"):
-        names[code] = (level, name)
-        if level == Level.resident_group.value and parent:
-            groups.setdefault(parent, []).append(code)
-    return names, groups
-
-
 def _answer(snapshot: _Snapshot, lon: float, lat: float) -> Location:
     """The same answer as ``locate_point`` would give, from the snapshot."""
-    locator = snapshot.locator
+    locator, units = snapshot.locator, snapshot.units
     codes = locator.locate(lon, lat)
 
-    def link(code: str) -> ChainLink:
-        level, name = snapshot.names[code]
-        return ChainLink(level, code, name, snapshot.orgs.get(code))
+    def link(i: int) -> ChainLink:
+        code = units.code(i)
+        org = snapshot.orgs.rows(code)
+        return ChainLink(units.level(i), code, units.name(i),
+                         PartyOrgInfo(*org[0]) if org else None)
 
-    present = [codes[level] for level in LEVELS if codes.get(level)]
-    owners = OwnerChain(chain=[link(c) for c in present if c in snapshot.names])
+    found = [units.find(codes[level]) for level in LEVELS if codes.get(level)]
+    owners = OwnerChain(chain=[link(i) for i in found if i >= 0])
     building = codes.get(Level.building)
     if building:
-        owners.resident_groups = [link(g) for g in snapshot.groups.get(building, [])]
+        i = units.find(building)
+        if i >= 0:
+            owners.resident_groups = [link(int(g)) for g in units.groups(i)]
     grid = codes.get(Level.grid)
     if grid:
-        owners.grid_workers = list(snapshot.workers.get(grid, []))
+        owners.grid_workers = [WorkerInfo(*row) for row in snapshot.workers.rows(grid)]
     nearest_grid = None
     if grid is None:
         nearest = locator.nearest(Level.grid, lon, lat)
         if nearest is not None:
-            nearest_grid = NearestGrid(nearest.code, snapshot.names[nearest.code][1],
+            nearest_grid = NearestGrid(nearest.code, units.name(units.find(nearest.code)),
                                        round(nearest.distance_m, 1))
     return Location(lon=lon, lat=lat, crs=f"EPSG:{STORAGE_SRID}", version=locator.version_id,
                     covered=grid is not None, owners=owners, nearest_grid=nearest_grid,

@@ -8,12 +8,19 @@ arrays live in the page cache once, however many processes map them. Polygons ar
 (vertices and offsets) that the compiled kernel reads in place; no shapely geometry is made per
 process (the rare pairs left to GEOS get polygons made from the arrays for that call).
 
+The snapshot also holds what a locate answer says about the units (``UnitNames``): every unit
+of the version — code, level, name — and each building's resident groups, as sorted byte codes,
+one UTF-8 blob of names with its offsets, and the groups as offsets into the codes. A server
+worker answers from these mapped arrays (grid.spatial.places) instead of a million Python
+strings of its own.
+
 Layout under the configured directory::
 
     current -> v7-1733223344123456789     (a symlink: the snapshot in use)
     v7-1733223344123456789/
         meta.json                          version, and per level the raster's origin, size, shape
         street.cells.npy  street.codes.npy  street.cand.npy  ...
+        units.codes.npy  units.levels.npy  units.name_ptr.npy  units.name_blob.npy  ...
 
 A snapshot is written into a hidden temporary directory, renamed into place, and only then
 published by replacing the ``current`` symlink with ``os.replace`` (atomic on POSIX). A reader
@@ -36,25 +43,31 @@ from pathlib import Path
 import numpy as np
 
 from grid.errors import InvalidInput
-from grid.hierarchy.levels import Level
+from grid.hierarchy.levels import LEVELS, Level
 from grid.spatial.bulk import BulkLocator, CellIndex
 from grid.spatial.locator import LevelIndex, Locator, Nearest, check_coordinates
 
 POINTER = "current"
-FORMAT = 2  # 2: the compiled kernel's flat polygon arrays (no WKB)
+#: 2: unit names and groups (UnitNames); 3: the compiled kernel's flat polygon arrays, no WKB.
+FORMAT = 3
 _ARRAYS = ("codes", *CellIndex.ARRAYS)
 #: Old snapshot directories kept besides the current one (a process may still map them).
 KEEP = 2
 
 
-def write(bulk: BulkLocator, directory: Path) -> Path:
-    """Write ``bulk`` as a snapshot under ``directory`` and make it current; its path."""
+def write(bulk: BulkLocator, directory: Path, units: UnitNames | None = None) -> Path:
+    """Write ``bulk`` (and the version's ``units``, when given) as a snapshot under
+    ``directory`` and make it current; its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"v{bulk.version_id}-{time.time_ns()}"
     temporary = directory / f".tmp-{name}-{os.getpid()}"
     temporary.mkdir()
-    meta = {"format": FORMAT, "version_id": bulk.version_id, "levels": {}}
+    meta = {"format": FORMAT, "version_id": bulk.version_id, "levels": {},
+            "units": units is not None}
+    if units is not None:
+        for key in UnitNames.FILES:
+            np.save(temporary / f"units.{key}.npy", getattr(units, key), allow_pickle=False)
     for level, index in bulk.indexes.items():
         meta["levels"][level.value] = {"x0": index.x0, "y0": index.y0, "size": index.size,
                                        "nx": index.nx, "ny": index.ny}
@@ -91,13 +104,38 @@ def current(directory: Path) -> Path | None:
 def open_current(directory: Path, version_id: int | None = None) -> BulkLocator | None:
     """The current snapshot, memory-mapped, or None when there is none (or it holds another
     version than ``version_id``)."""
+    opened = open_locator(directory, version_id)
+    return None if opened is None else opened.bulk
+
+
+def open_locator(directory: Path, version_id: int | None = None) -> SnapshotLocator | None:
+    """The current snapshot as a locator with its units' names (both from the one directory
+    ``current`` names when called), or None as ``open_current``."""
     path = current(directory)
     if path is None:
         return None
-    bulk = open_snapshot(path)
-    if version_id is not None and bulk.version_id != version_id:
+    meta = _meta(path)
+    if meta.get("format") != FORMAT or (version_id is not None
+                                        and meta.get("version_id") != version_id):
+        # Checked before mapping anything: a stale snapshot costs no GEOS rebuild, and one of
+        # an older format is rebuilt by ``ensure`` rather than refused.
         return None
-    return bulk
+    return SnapshotLocator(open_snapshot(path), open_units(path), path)
+
+
+def _meta(path: Path) -> dict:
+    try:
+        return json.loads((path / "meta.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def open_units(path: Path) -> UnitNames | None:
+    """The units' names of one snapshot directory, memory-mapped (None if it has none)."""
+    path = Path(path)
+    if not json.loads((path / "meta.json").read_text()).get("units"):
+        return None
+    return UnitNames(*(_load(path / f"units.{key}.npy") for key in UnitNames.FILES))
 
 
 def open_snapshot(path: Path) -> BulkLocator:
@@ -125,12 +163,98 @@ def _load(file: Path) -> np.ndarray:
         return np.load(file, allow_pickle=False)
 
 
+class UnitNames:
+    """Every unit of one boundary version by code — its level and name — and each building's
+    resident groups, as flat arrays (memory-mapped from a snapshot, or built in memory).
+
+    ``codes`` are the units' codes as UTF-8 bytes, sorted (byte order is code-point order, the
+    order of Python's ``str``); unit ``i`` has level ``LEVELS[levels[i]]`` and name
+    ``name_blob[name_ptr[i]:name_ptr[i + 1]]``; its resident groups (for a building) are
+    units ``group_idx[group_ptr[i]:group_ptr[i + 1]]``, in code order. Nothing here is a Python
+    object per unit, so a worker holds no private copy of a city's million names.
+    """
+
+    FILES = ("codes", "levels", "name_ptr", "name_blob", "group_ptr", "group_idx")
+
+    def __init__(self, codes: np.ndarray, levels: np.ndarray, name_ptr: np.ndarray,
+                 name_blob: np.ndarray, group_ptr: np.ndarray, group_idx: np.ndarray) -> None:
+        self.codes, self.levels = codes, levels
+        self.name_ptr, self.name_blob = name_ptr, name_blob
+        self.group_ptr, self.group_idx = group_ptr, group_idx
+
+    @classmethod
+    def from_rows(cls, rows) -> UnitNames:
+        """From ``(level, code, name, parent_code)`` rows (``store.unit_rows``), any order."""
+        level_of = {level.value: i for i, level in enumerate(LEVELS)}
+        codes, levels, names, parents = [], [], [], []
+        for level, code, name, parent in rows:
+            codes.append(code.encode())
+            levels.append(level_of[level])
+            names.append((name or "").encode())
+            parents.append(parent if level == Level.resident_group.value else None)
+        order = np.argsort(np.array(codes, dtype=object), kind="stable") if codes else (
+            np.empty(0, np.int64))
+        sorted_codes = np.array([codes[i] for i in order], dtype=bytes) if codes else (
+            np.empty(0, dtype="S1"))
+        lengths = np.fromiter((len(names[i]) for i in order), dtype=np.int64, count=len(order))
+        name_ptr = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=name_ptr[1:])
+        blob = b"".join(names[i] for i in order)
+        name_blob = np.frombuffer(blob, dtype=np.uint8).copy() if blob else np.empty(0, np.uint8)
+        # Groups: the rows whose parent is a unit of this version, by (parent, own code).
+        group, parent = [], []
+        for position, i in enumerate(order):
+            if parents[i]:
+                group.append(position)
+                parent.append(parents[i].encode())
+        parent_idx = np.searchsorted(sorted_codes, np.array(parent, dtype=bytes)) if parent \
+            else np.empty(0, np.int64)
+        group = np.asarray(group, dtype=np.int64)
+        known = parent_idx < len(sorted_codes)
+        known[known] = sorted_codes[parent_idx[known]] == np.array(parent, dtype=bytes)[known]
+        group, parent_idx = group[known], parent_idx[known]
+        by_parent = np.lexsort((group, parent_idx))  # group positions are code order
+        group_ptr = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(parent_idx, minlength=len(order)), out=group_ptr[1:])
+        return cls(sorted_codes, np.asarray(levels, dtype=np.int8)[order], name_ptr, name_blob,
+                   group_ptr, group[by_parent].astype(np.int32))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def find(self, code: str) -> int:
+        """The position of ``code``, or -1 when no unit of the version has it."""
+        key = code.encode()
+        i = int(np.searchsorted(self.codes, key))
+        return i if i < len(self.codes) and self.codes[i] == key else -1
+
+    def code(self, i: int) -> str:
+        """The code of unit ``i``."""
+        return self.codes[i].decode()
+
+    def level(self, i: int) -> str:
+        """The level (its value, e.g. ``"grid"``) of unit ``i``."""
+        return LEVELS[self.levels[i]].value
+
+    def name(self, i: int) -> str:
+        """The name of unit ``i``."""
+        return bytes(self.name_blob[self.name_ptr[i]:self.name_ptr[i + 1]]).decode()
+
+    def groups(self, i: int) -> np.ndarray:
+        """Positions of the resident groups of unit ``i`` (a building), in code order."""
+        return self.group_idx[self.group_ptr[i]:self.group_ptr[i + 1]]
+
+
 class SnapshotLocator:
     """What the server's requests ask of a locator (``locate``, ``nearest``), answered from a
-    memory-mapped snapshot; the same answers as ``Locator`` (covers, lowest code)."""
+    memory-mapped snapshot; the same answers as ``Locator`` (covers, lowest code). ``units``
+    are the version's names from the same snapshot (None for a snapshot written without)."""
 
-    def __init__(self, bulk: BulkLocator) -> None:
+    def __init__(self, bulk: BulkLocator, units: UnitNames | None = None,
+                 path: Path | None = None) -> None:
         self.bulk = bulk
+        self.units = units
+        self.path = path
         self.version_id = bulk.version_id
         self._nearest: dict[Level, LevelIndex] = {}
         self._lock = threading.Lock()
@@ -153,14 +277,23 @@ class SnapshotLocator:
 
     def nearest(self, level: Level, lon: float, lat: float) -> Nearest | None:
         """As ``Locator.nearest``; the level's polygons and tree are made on first use (only
-        points outside coverage ask), in this process."""
+        points outside coverage ask), in this process — or before, by ``prepare_nearest``."""
+        return Locator(self.version_id, {level: self._nearest_index(level)}).nearest(
+            level, lon, lat)
+
+    def prepare_nearest(self, level: Level = Level.grid) -> None:
+        """Build the level's nearest-unit tree now (a server's parent process does, before it
+        forks its workers, so they share it)."""
+        self._nearest_index(level)
+
+    def _nearest_index(self, level: Level) -> LevelIndex:
         with self._lock:
             index = self._nearest.get(level)
             if index is None:
                 cell_index = self.bulk.indexes[level]
                 index = self._nearest[level] = LevelIndex(
                     [str(c) for c in cell_index.codes], polygons(cell_index))
-        return Locator(self.version_id, {level: index}).nearest(level, lon, lat)
+            return index
 
 
 def polygons(index: CellIndex) -> np.ndarray:
@@ -182,18 +315,25 @@ def building_lock(directory: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure(directory: Path, version_id: int, build) -> BulkLocator:
+def ensure(directory: Path, session, version_id: int, build=None) -> SnapshotLocator:
     """The snapshot of ``version_id`` under ``directory``, made current: opened if it is
-    already current, else built by ``build()`` (a BulkLocator) and written, under the lock."""
-    bulk = open_current(directory, version_id)
-    if bulk is not None:
-        return bulk
+    already current, else built from the store — ``build()`` (a BulkLocator; default
+    ``BulkLocator.from_db``) and the version's unit names — and written, under the lock."""
+    opened = open_locator(directory, version_id)
+    if opened is not None and opened.units is not None:
+        return opened
     with building_lock(directory):
-        bulk = open_current(directory, version_id)  # another process may have just built it
-        if bulk is None:
-            write(build(), directory)
-            bulk = open_current(directory, version_id)
-    return bulk
+        opened = open_locator(directory, version_id)  # another process may have just built it
+        if opened is None or opened.units is None:
+            from grid.hierarchy import store
+
+            bulk = build() if build is not None else BulkLocator.from_db(session, version_id)
+            units = UnitNames.from_rows(store.unit_rows(session, version_id, None, "level",
+                                                        "code", "name", "parent_code"))
+            write(bulk, directory, units)
+            del bulk, units
+            opened = open_locator(directory, version_id)
+    return opened
 
 
 def _sync(directory: Path) -> None:
