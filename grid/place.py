@@ -341,6 +341,9 @@ class ChunkWriter:
         if self.kind in ("csv", "parquet"):
             table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
                 frame, preserve_index=False)
+            # No pandas metadata: a chunk placed as Arrow (Parquet input, one process) and one
+            # placed as a DataFrame (a dask worker) then write the same bytes.
+            table = table.replace_schema_metadata(None)
             if self._writer is None:
                 self._schema = table.schema
                 if self.kind == "csv":

@@ -412,11 +412,9 @@ def _until_version(host: Host, token: str, lon: float, lat: float, version: int,
 def _reread_seconds(svc: Services, version: int, scratch: Path) -> float:
     """What one re-read of a new active version costs a host with a snapshot directory:
     building and writing that version's locate snapshot (measured on this machine now)."""
-    from grid.spatial.bulk import BulkLocator
-
     start = time.monotonic()
     with svc.db.read() as session:
-        snapshot.ensure(scratch, version, lambda: BulkLocator.from_db(session, version))
+        snapshot.ensure(scratch, session, version)
     return time.monotonic() - start
 
 
