@@ -162,6 +162,14 @@ class LocatorCache:
             return False
         if nearest:
             opened.prepare_nearest()
+        # Load the compiled kernels (numba's on-disk cache) here too, by placing a few points
+        # across each level: in a forking server's parent, so that workers share the loaded
+        # code instead of each loading its own on its first report in a boundary cell.
+        for index in opened.bulk.indexes.values():
+            if index.nx:
+                t = np.linspace(0.0, 1.0, 257)
+                index.locate(index.x0 + t * index.nx * index.size,
+                             index.y0 + t * index.ny * index.size)
         with self._lock:
             self._locator = opened
         return True
