@@ -209,14 +209,21 @@ class CellIndex:
         x, y = _frozen(np.asarray(x, dtype=np.float64)), _frozen(np.asarray(y, np.float64))
         found = np.empty(len(x), dtype=np.int32)
         flag = np.zeros(len(x), dtype=np.uint8)
+        self._locate_into(x, y, found, flag)
+        return found, flag
+
+    def _locate_into(self, x: np.ndarray, y: np.ndarray, found: np.ndarray,
+                     flag: np.ndarray) -> None:
+        """``locate_flags`` written into the caller's ``found`` (int32) and ``flag`` (uint8):
+        placement reuses its buffers across levels instead of allocating and copying."""
         if self.nx == 0:
             found.fill(-1)
-            return found, flag
+            flag.fill(0)
+            return
         kernel.locate(x, y, found, flag, *self._args[0], *self._args[1])
         pending = np.flatnonzero(flag == 2)
         if len(pending):
             self._settle(x, y, pending, found, flag)
-        return found, flag
 
     def locate_one(self, x: float, y: float) -> int:
         """``locate`` for one point: the cell's answer without array bookkeeping when the
@@ -401,11 +408,12 @@ class BulkLocator:
             px, py = map(_frozen, kernel.gather(px, py, order))
             levels = list(self.indexes)
             tiled = np.empty((len(levels), len(px)), dtype=np.int32)
+            flag = np.empty(len(px), dtype=np.uint8)  # one buffer for every level's flags
             edge_flag = np.empty(0, dtype=np.uint8)
             for row, level in enumerate(levels):
-                tiled[row], flag = self.indexes[level].locate_flags(px, py)
+                self.indexes[level]._locate_into(px, py, tiled[row], flag)
                 if level == edge_level:
-                    edge_flag = flag
+                    edge_flag = flag.copy()
             rows = np.empty((len(px), len(levels)), dtype=np.int32)
             flags = np.empty(len(px) if len(edge_flag) else 0, dtype=np.uint8)
             kernel.scatter_levels(order, tiled, edge_flag, rows, flags)
