@@ -23,6 +23,7 @@ from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
 from grid.cli import app as cli
+from grid.demo import demo_users, load_sample
 from grid.hierarchy import store
 from grid.hierarchy.levels import Level
 from grid.hierarchy.models import GridWorker, PartyOrg
@@ -31,7 +32,7 @@ from grid.spatial.loader import load_boundaries
 from grid.spatial.locate import locate_point
 from grid.spatial.locator import LocatorCache
 from grid.spatial.places import PlaceDirectory
-from tests.conftest import TEST_HOLIDAYS
+from tests.conftest import DATA, TEST_HOLIDAYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +204,20 @@ def _children(pid: int) -> set[int]:
     return {int(p) for p in out.split()}
 
 
-def test_forked_workers_answer_as_the_database_and_stop(demo, tokens, tmp_path):
+def test_forked_workers_answer_as_the_database_and_stop(empty, tmp_path):
+    # Its own database, not the session's shared demo: this test SIGKILLs a server process
+    # working on the file. (With the shared SpatiaLite demo file, 12 later tests of the full
+    # suite failed with "disk I/O error" on new connections — old connections kept working —
+    # in three full runs (two here, one in CI); with this test deselected, none did (one
+    # run). The mechanism was not found:
+    # a stand-alone reproduction of the same server life on a file held open by another
+    # process did not fail. See the closing note of 2026-12-03.)
+    demo = empty
+    load_sample(demo, DATA, say=lambda _line: None)
+    with demo.db.read() as session:
+        first_grid = store.units(session, store.require_active_version(session).id,
+                                 Level.grid)[0].code
+    tokens = {u.role: u.token for u in demo_users(demo, first_grid)}
     port = _free_port()
     env = {**os.environ, "GRID_DATABASE_URL": demo.settings.database_url,
            "GRID_LOCATE_SNAPSHOT_DIR": str(tmp_path), "GRID_HOLIDAYS_FILE": str(TEST_HOLIDAYS)}
