@@ -12,14 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 
-# Load GDAL (through pyogrio) before SpatiaLite can ever be loaded. SQLite loads extensions
-# with RTLD_GLOBAL, so mod_spatialite's system libsqlite3 becomes global; a GDAL wheel loaded
-# after that binds its bundled SQLite calls to the system copy and crashes in the GeoPackage
-# driver (seen: segfault writing a .gpkg after a SpatiaLite session). Loaded first, GDAL keeps
-# its own bindings.
-import pyogrio  # noqa: F401, I001  (import order matters, see above)
 import sqlean
-from geoalchemy2 import load_spatialite
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +26,15 @@ STORAGE_SRID = 4490
 
 
 def _sqlite_on_connect(dbapi_conn, record, library: str) -> None:
+    # Load GDAL (through pyogrio) before SpatiaLite is loaded. SQLite loads extensions with
+    # RTLD_GLOBAL, so mod_spatialite's system libsqlite3 becomes global; a GDAL wheel loaded
+    # after that binds its bundled SQLite calls to the system copy and crashes in the
+    # GeoPackage driver (seen: segfault writing a .gpkg after a SpatiaLite session). Loaded
+    # first, GDAL keeps its own bindings. Here, not at import: pyogrio brings pandas and
+    # geopandas (about a second), which a PostGIS process such as `grid place` need not load.
+    import pyogrio  # noqa: F401
+    from geoalchemy2 import load_spatialite
+
     os.environ.setdefault("SPATIALITE_LIBRARY_PATH", library)
     # Let SQLAlchemy (not the driver) decide where transactions begin; see _sqlite_on_begin.
     dbapi_conn.isolation_level = None
