@@ -29,7 +29,6 @@ from sqlalchemy import column, select, table
 from grid.errors import InvalidInput
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.overlays.match import OverlayIndex
-from grid.spatial import kernel
 from grid.spatial.bulk import BulkLocator, coordinate_problems
 from grid.spatial.chinacrs import normalise_crs, to_storage
 
@@ -139,7 +138,7 @@ class Placer:
         through as they are. None when a coordinate column holds text (``place_frame``
         reports which cells are not numbers).
 
-        Codes are copied from UTF-8 arrays of each level's codes (made once per placer) by
+        Codes are taken from Arrow arrays of each level's codes (made once per placer) by
         index, so no Python string is made per row — at millions of rows, making them and
         converting them back to Arrow cost more than placing the points. Arrays go to and
         from Arrow through their buffers: pyarrow's converters import pandas on first use,
@@ -166,10 +165,10 @@ class Placer:
         x[bad], y[bad] = np.nan, np.nan
         found, on_edge = self.bulk.place(x, y, threads=self.threads)
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        added = {CODE_COLUMNS[level]: _gather(self._utf8_codes(level), found[level])
+        added = {CODE_COLUMNS[level]: _gather(self._arrow_codes(level), found[level])
                  for level in SPATIAL_LEVELS}
         grid = found[Level.grid]
-        added["grid_party_branch"] = _gather(self._utf8_codes("branch"), grid)
+        added["grid_party_branch"] = _gather(self._arrow_codes("branch"), grid)
         added["lon_cgcs2000"] = _arrow(x, valid=~bad)  # NaN as null, as pandas writes
         added["lat_cgcs2000"] = _arrow(y, valid=~bad)
         added["outside"] = _arrow((grid < 0) & ~bad)
@@ -181,13 +180,14 @@ class Placer:
             table = table.append_column(name, values)
         return table
 
-    def _utf8_codes(self, level) -> tuple[np.ndarray, np.ndarray]:
-        """The codes of ``level`` (or the grids' branch names, for "branch") as UTF-8 offsets
-        and bytes (Arrow's layout), made once."""
+    def _arrow_codes(self, level):
+        """The codes of ``level`` (or the grids' branch names, for "branch") as an Arrow text
+        array with "" last (index -1, through ``_gather``, gives ""), made once."""
         cache = self.__dict__.setdefault("_utf8", {})
         if level not in cache:
             values = self.grid_branches if level == "branch" else self.bulk.indexes[level].codes
-            cache[level] = _utf8(np.asarray(values))
+            offsets, data = _utf8(np.asarray(values))
+            cache[level] = _texts_array(np.append(offsets, offsets[-1]), data)
         return cache[level]
 
     def _overlay_arrays(self, x: np.ndarray, y: np.ndarray, buildings) -> dict:
@@ -243,20 +243,21 @@ def _texts_array(offsets: np.ndarray, data: np.ndarray):
                                  null_count=0)
 
 
-def _gather(texts: tuple[np.ndarray, np.ndarray], idx: np.ndarray):
-    """``texts[idx]`` as an Arrow text column, "" where ``idx`` is -1."""
-    offsets = np.empty(len(idx) + 1, dtype=np.int64)
-    data = kernel.gather_texts(texts[0], texts[1], np.ascontiguousarray(idx), offsets)
-    return _texts_array(offsets, data)
+def _gather(texts, idx: np.ndarray):
+    """``texts[idx]`` as an Arrow text column, the last text ("") where ``idx`` is -1."""
+    return texts.take(_arrow(np.where(idx >= 0, idx, len(texts) - 1).astype(np.int32)))
 
 
 def _texts(reasons: np.ndarray, bad: np.ndarray):
     """The problem column: ``reasons`` (one per bad row, in order) at the bad rows, ""
     elsewhere."""
+    if not len(reasons):
+        return _texts_array(np.zeros(len(bad) + 1, dtype=np.int64), np.empty(0, np.uint8))
     messages: dict[str, int] = {}
     index = np.full(len(bad), -1, dtype=np.int32)
     index[bad] = [messages.setdefault(r, len(messages)) for r in reasons.tolist()]
-    return _gather(_utf8(np.array(list(messages), dtype=object)), index)
+    offsets, data = _utf8(np.array([*messages, ""], dtype=object))
+    return _gather(_texts_array(offsets, data), index)
 
 
 def _arrow(values: np.ndarray, valid: np.ndarray | None = None):
@@ -303,7 +304,9 @@ def _repeated(one: np.ndarray, n: int):
             return pa.nulls(n, TEXT())
         if not isinstance(value, str):
             return pa.array(one, type=TEXT(), from_pandas=True).take(np.zeros(n, np.int32))
-        return _gather(_utf8(np.array([value], dtype=object)), np.zeros(n, dtype=np.int32))
+        data = np.frombuffer(value.encode(), dtype=np.uint8)
+        # n copies: offsets step by the text's length over its bytes repeated.
+        return _texts_array(np.arange(n + 1, dtype=np.int64) * len(data), np.tile(data, n))
     values = np.full(n, value, dtype=one.dtype)
     valid = None if one.dtype.kind != "f" or not np.isnan(value) else np.zeros(n, dtype=bool)
     return _arrow(values, valid=valid)

@@ -363,13 +363,11 @@ class OverlayIndex:
         heads = {code: ";".join(f"{h['role']}{'(' + h['part'] + ')' if h['part'] else ''}:"
                                 f"{h['name']}" for h in self.heads_of(code, day))
                  for code in self.heads}
-        import pandas as pd
-
-        building = pd.Series(np.asarray(building_codes, dtype=object), dtype=object).map(
-            lambda code: heads.get(code, ""))
+        building = np.empty(len(building_codes), dtype=object)
+        building[:] = [heads.get(code, "") for code in building_codes]
         return {"temporary_branch": branch, "street_segment": seg_codes[best],
                 "street_chief": chief_text[best], "street_chief_distance_m": np.round(dist, 2),
-                "building_head": building.to_numpy(dtype=object)}
+                "building_head": building}
 
 
 class OverlayDirectory:

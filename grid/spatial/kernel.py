@@ -544,28 +544,3 @@ def scatter_levels(order, found, flag, out, out_flag):
         if with_flag:
             out_flag[i] = flag[j]
 
-
-@njit(cache=True, nogil=True)
-def gather_texts(offsets, data, idx, out_offsets):
-    """Texts ``idx`` (-1: the empty text) of a UTF-8 column given as ``offsets`` and ``data``
-    (Arrow's layout), written as a new column: its offsets into ``out_offsets`` (one longer
-    than ``idx``), its bytes returned. ``grid place`` writes each level's codes of millions
-    of points so, in two passes over the indices (Arrow's own ``take`` was about 1 s of CPU
-    for five columns of 5 M rows)."""
-    n = len(idx)
-    total = 0
-    out_offsets[0] = 0
-    for i in range(n):
-        j = idx[i]
-        if j >= 0:
-            total += offsets[j + 1] - offsets[j]
-        out_offsets[i + 1] = total
-    out = np.empty(total, np.uint8)
-    for i in range(n):
-        j = idx[i]
-        if j >= 0:
-            start = offsets[j]
-            at = out_offsets[i]
-            for k in range(offsets[j + 1] - start):
-                out[at + k] = data[start + k]
-    return out
