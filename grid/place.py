@@ -224,6 +224,10 @@ def _utf8(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if values.dtype.kind == "U" and values.dtype.itemsize:
         chars = values.view(np.uint32).reshape(len(values), -1)
         if len(values) and int(chars.max()) < 128:
+            if chars[:, -1].all():  # every code the array's full width: no padding
+                width = chars.shape[1]
+                return (np.arange(len(values) + 1, dtype=np.int64) * width,
+                        chars.astype(np.uint8).reshape(-1))
             present = chars != 0  # numpy pads with NUL, which no code holds
             offsets = np.zeros(len(values) + 1, dtype=np.int64)
             np.cumsum(present.sum(axis=1), out=offsets[1:])
