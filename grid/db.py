@@ -11,13 +11,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 import sqlean
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from grid.settings import Settings
+
+if TYPE_CHECKING:  # the asyncio pool is the server's; a CLI command never opens it
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 #: Storage CRS: CGCS2000 geographic (EPSG:4490), China's official datum, within a metre of WGS 84.
 #: Degrees keep the file readable in QGIS and match what phones send; areas and distances are
@@ -181,6 +184,8 @@ class Database:
         that loop ends: asyncio connections belong to one loop. SpatiaLite has none."""
         if self.is_spatialite or self._async_engine is not None:
             return
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         engine = _postgres_engine(self.settings, create_async_engine)
         self._async_base = engine
         self._async_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
