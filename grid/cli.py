@@ -9,6 +9,7 @@ import gc
 gc.disable()
 # ruff: noqa: E402  (the imports follow the pause on purpose)
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -17,15 +18,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from grid.errors import GridError
-from grid.hierarchy import store
 from grid.hierarchy.levels import parse_level
-from grid.hotline.cli import hotline_app
-from grid.incidents.cli import workflow_app
-from grid.migrate import upgrade
-from grid.overlays.cli import overlays_app
-from grid.residents.cli import residents_app
 from grid.settings import PACKAGE_DATA, Settings
 
 if TYPE_CHECKING:  # imported when used: `grid load` need not pay for the services
@@ -33,14 +29,42 @@ if TYPE_CHECKING:  # imported when used: `grid load` need not pay for the servic
 
 gc.enable()
 
-app = typer.Typer(help="党建引领五级网格化治理 grid governance service", no_args_is_help=True)
+
+class _Commands(TyperGroup):
+    """The ``grid`` group, whose command groups from other packages are imported when one of
+    them is run (or help lists them), not for every command: their imports (spreadsheets,
+    geopandas, the hotline's matcher) were about a second of `grid place`'s start-up."""
+
+    #: name → (module, Typer attribute), in the order help lists them.
+    LAZY = {"residents": ("grid.residents.cli", "residents_app"),
+            "hotline": ("grid.hotline.cli", "hotline_app"),
+            "workflow": ("grid.incidents.cli", "workflow_app"),
+            "overlays": ("grid.overlays.cli", "overlays_app")}
+
+    def list_commands(self, ctx) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in self.LAZY if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, attribute = self.LAZY[cmd_name]
+            group = typer.main.get_group(getattr(importlib.import_module(module), attribute))
+            group.name = cmd_name
+            self.add_command(group, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(cls=_Commands, help="党建引领五级网格化治理 grid governance service",
+                  no_args_is_help=True)
 user_app = typer.Typer(help="用户与令牌 users and tokens", no_args_is_help=True)
 app.add_typer(user_app, name="user")
-app.add_typer(residents_app, name="residents")
-app.add_typer(hotline_app, name="hotline")
-app.add_typer(workflow_app, name="workflow")
-app.add_typer(overlays_app, name="overlays")
 console = Console()
+
+
+def upgrade(db) -> None:
+    """Bring the schema up to date (``grid.migrate.upgrade``, imported when a command runs)."""
+    from grid.migrate import upgrade as up
+
+    up(db)
 # The sample street and its overlays ship inside the package (grid/data/sample and
 # grid/data/overlays link to data/boundaries and data/overlays), so a plain `pip install .` runs
 # the demo too.
@@ -130,6 +154,7 @@ def demo(
         sample_incidents,
         sample_residents,
     )
+    from grid.hierarchy import store
     from grid.sessions import LINK_MINUTES, issue_link
 
     svc = _services()
@@ -305,6 +330,8 @@ def versions(ctx: typer.Context) -> None:
     """List boundary versions and their unit counts."""
     if ctx.invoked_subcommand is not None:
         return
+    from grid.hierarchy import store
+
     svc = _services()
     table = Table("版本 id", "名称 label", "生效 active", "创建 created", "单元 units")
     table.columns[0].no_wrap = True
@@ -364,6 +391,7 @@ def export(
     encoding: Annotated[str, typer.Option(help="shapefile encoding: UTF-8 or GBK")] = "UTF-8",
 ) -> None:
     """Export one level of a version to GeoPackage, GeoJSON or shapefile (with .cpg)."""
+    from grid.hierarchy import store
     from grid.spatial.export import export_level
 
     try:
@@ -378,6 +406,8 @@ def export(
 @app.command()
 def activate(version: int) -> None:
     """Make a boundary version the active one (atomically)."""
+    from grid.hierarchy import store
+
     svc = _services()
     try:
         with svc.db.write() as session:
@@ -416,9 +446,8 @@ def place(
                                                 "today")] = None,
 ) -> None:
     """Place every row of a CSV/GeoPackage/Parquet file in street, community, grid, building."""
-    from grid.place import Placer, place_file, summary_table
-
     from grid.db import Database
+    from grid.place import Placer, place_file, summary_table
 
     if threads <= 0:
         threads = 1 if scheduler else (os.cpu_count() or 1)
@@ -428,12 +457,13 @@ def place(
     db = Database(settings)
     upgrade(db)
     try:
-        from datetime import date
+        from datetime import date, datetime
+        from zoneinfo import ZoneInfo
 
-        from grid.orm import utcnow
-        from grid.overlays.store import local_day
-
-        day = date.fromisoformat(on) if on else local_day(utcnow(), settings.work_timezone)
+        # Today in the working time zone (grid.overlays.store.local_day, without importing
+        # the overlay store and its ORM models).
+        day = date.fromisoformat(on) if on else datetime.now(
+            ZoneInfo(settings.work_timezone)).date()
         within = settings.street_chief_distance_m if overlays else None
         with db.read() as session:
             placer = Placer.from_db(session, version, threads=threads,

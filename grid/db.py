@@ -11,20 +11,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
-# Load GDAL (through pyogrio) before SpatiaLite can ever be loaded. SQLite loads extensions
-# with RTLD_GLOBAL, so mod_spatialite's system libsqlite3 becomes global; a GDAL wheel loaded
-# after that binds its bundled SQLite calls to the system copy and crashes in the GeoPackage
-# driver (seen: segfault writing a .gpkg after a SpatiaLite session). Loaded first, GDAL keeps
-# its own bindings.
-import pyogrio  # noqa: F401, I001  (import order matters, see above)
 import sqlean
-from geoalchemy2 import load_spatialite
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from grid.settings import Settings
+
+if TYPE_CHECKING:  # the asyncio pool is the server's; a CLI command never opens it
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 #: Storage CRS: CGCS2000 geographic (EPSG:4490), China's official datum, within a metre of WGS 84.
 #: Degrees keep the file readable in QGIS and match what phones send; areas and distances are
@@ -33,6 +29,15 @@ STORAGE_SRID = 4490
 
 
 def _sqlite_on_connect(dbapi_conn, record, library: str) -> None:
+    # Load GDAL (through pyogrio) before SpatiaLite is loaded. SQLite loads extensions with
+    # RTLD_GLOBAL, so mod_spatialite's system libsqlite3 becomes global; a GDAL wheel loaded
+    # after that binds its bundled SQLite calls to the system copy and crashes in the
+    # GeoPackage driver (seen: segfault writing a .gpkg after a SpatiaLite session). Loaded
+    # first, GDAL keeps its own bindings. Here, not at import: pyogrio brings pandas and
+    # geopandas (about a second), which a PostGIS process such as `grid place` need not load.
+    import pyogrio  # noqa: F401
+    from geoalchemy2 import load_spatialite
+
     os.environ.setdefault("SPATIALITE_LIBRARY_PATH", library)
     # Let SQLAlchemy (not the driver) decide where transactions begin; see _sqlite_on_begin.
     dbapi_conn.isolation_level = None
@@ -179,6 +184,8 @@ class Database:
         that loop ends: asyncio connections belong to one loop. SpatiaLite has none."""
         if self.is_spatialite or self._async_engine is not None:
             return
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         engine = _postgres_engine(self.settings, create_async_engine)
         self._async_base = engine
         self._async_engine = engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -21,15 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 
 from grid.errors import InvalidInput
-from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
-from grid.hierarchy.models import PartyOrg
 from grid.overlays.match import OverlayIndex
 from grid.spatial.bulk import BulkLocator, coordinate_problems
 from grid.spatial.chinacrs import normalise_crs, to_storage
@@ -39,6 +37,9 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".gpkg": "gpkg", ".parquet": "parquet",
 CODE_COLUMNS = {level: f"{level.value}_code" for level in SPATIAL_LEVELS}
 ADDED_COLUMNS = [*CODE_COLUMNS.values(), "grid_party_branch", "lon_cgcs2000", "lat_cgcs2000",
                  "outside", "on_edge", "problem"]
+if TYPE_CHECKING:  # pandas is imported where a frame is made: Parquet in and out needs none
+    import pandas as pd
+
 OVERLAY_COLUMNS = ["temporary_branch", "street_segment", "street_chief",
                    "street_chief_distance_m", "building_head"]
 
@@ -64,10 +65,16 @@ class Placer:
         With ``snapshot_dir``, the active version's cell indexes come from the memory-mapped
         locate snapshot there (written now if there is none), not built in this process.
         """
+        # Bare tables, not the ORM models: opening a snapshot then imports no geoalchemy2.
+        active = session.execute(select(column("id")).select_from(table("boundary_version"))
+                                 .where(column("is_active"))).scalar()
         if version_id is None:
-            version_id = store.require_active_version(session).id
-        active = store.active_version(session)
-        if (snapshot_dir is not None and active is not None and version_id == active.id
+            if active is None:
+                from grid.hierarchy import store
+
+                store.require_active_version(session)  # raises the error that says what to do
+            version_id = active
+        if (snapshot_dir is not None and active is not None and version_id == active
                 and not options):
             from grid.spatial import snapshot
 
@@ -76,8 +83,8 @@ class Placer:
             bulk = BulkLocator.from_db(session, version_id, **options)
         codes = bulk.indexes[Level.grid].codes
         # Every grid's branch in one plain query (no ORM object, no 50,000-code IN list).
-        names = dict(session.execute(select(PartyOrg.unit_code, PartyOrg.name).where(
-            PartyOrg.level == Level.grid.value)).all())
+        names = dict(session.execute(select(column("unit_code"), column("name")).select_from(
+            table("party_org")).where(column("level") == Level.grid.value)).all())
         branches = np.array([names.get(str(c), "") for c in codes], dtype=object)
         overlays = None if overlays_within_m is None else \
             OverlayIndex.from_session(session, overlays_within_m)
@@ -86,6 +93,8 @@ class Placer:
     def place_frame(self, frame: pd.DataFrame, lon_col: str = "lon", lat_col: str = "lat",
                     crs: str | None = None) -> pd.DataFrame:
         """The rows of ``frame`` with the placement columns appended (see the module doc)."""
+        import pandas as pd
+
         if lon_col not in frame.columns or lat_col not in frame.columns:
             raise InvalidInput(
                 f"缺少坐标列 {lon_col!r}/{lat_col!r}；现有列 {list(frame.columns)} — "
@@ -131,10 +140,11 @@ class Placer:
 
         Codes are taken from Arrow arrays of each level's codes (made once per placer) by
         index, so no Python string is made per row — at millions of rows, making them and
-        converting them back to Arrow cost more than placing the points.
+        converting them back to Arrow cost more than placing the points. Arrays go to and
+        from Arrow through their buffers: pyarrow's converters import pandas on first use,
+        about half a second of the command's start-up.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         names = batch.schema.names
         if lon_col not in names or lat_col not in names:
@@ -143,25 +153,27 @@ class Placer:
         if not all(pa.types.is_floating(c.type) or pa.types.is_integer(c.type)
                    for c in columns):
             return None
-        lon, lat = (pc.fill_null(pc.cast(c, pa.float64()), np.nan).to_numpy(
-            zero_copy_only=False) for c in columns)
+        lon, lat = (_floats(c) for c in columns)
         with np.errstate(invalid="ignore"):
             x, y = to_storage(lon, lat, crs)
         x, y = np.array(x, dtype=float), np.array(y, dtype=float)  # writable copies
-        problem = coordinate_problems(x, y)
-        bad = problem != None  # noqa: E711  (elementwise on an object array)
+        with np.errstate(invalid="ignore"):
+            # Exactly the rows coordinate_problems names (missing, |lon| > 180, |lat| > 90);
+            # it words the reasons for those few only, not a None for each good row.
+            bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
+        reasons = coordinate_problems(x[bad], y[bad])
         x[bad], y[bad] = np.nan, np.nan
         found, on_edge = self.bulk.place(x, y, threads=self.threads)
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        added = {CODE_COLUMNS[level]: _take(self._arrow_codes(level), found[level])
+        added = {CODE_COLUMNS[level]: _gather(self._arrow_codes(level), found[level])
                  for level in SPATIAL_LEVELS}
         grid = found[Level.grid]
-        added["grid_party_branch"] = _take(self._arrow_codes("branch"), grid)
-        added["lon_cgcs2000"] = pa.array(x, from_pandas=True)  # NaN as null, as pandas writes
-        added["lat_cgcs2000"] = pa.array(y, from_pandas=True)
-        added["outside"] = pa.array((grid < 0) & ~bad)
-        added["on_edge"] = pa.array(on_edge)
-        added["problem"] = _texts(problem, bad)
+        added["grid_party_branch"] = _gather(self._arrow_codes("branch"), grid)
+        added["lon_cgcs2000"] = _arrow(x, valid=~bad)  # NaN as null, as pandas writes
+        added["lat_cgcs2000"] = _arrow(y, valid=~bad)
+        added["outside"] = _arrow((grid < 0) & ~bad)
+        added["on_edge"] = _arrow(on_edge)
+        added["problem"] = _texts(reasons, bad)
         if self.overlays is not None:
             added.update(self._overlay_arrays(x, y, added[CODE_COLUMNS[Level.building]]))
         for name, values in added.items():
@@ -169,16 +181,13 @@ class Placer:
         return table
 
     def _arrow_codes(self, level):
-        """The codes of ``level`` (or the grids' branch names, for "branch") as an Arrow
-        string array with "" appended (index -1, through ``_take``, gives "")."""
-        cache = self.__dict__.setdefault("_arrow", {})
+        """The codes of ``level`` (or the grids' branch names, for "branch") as an Arrow text
+        array with "" last (index -1, through ``_gather``, gives ""), made once."""
+        cache = self.__dict__.setdefault("_utf8", {})
         if level not in cache:
-            import pyarrow as pa
-
             values = self.grid_branches if level == "branch" else self.bulk.indexes[level].codes
-            # From the (mapped, fixed-width) array in one conversion, no str per code.
-            cache[level] = pa.concat_arrays([pa.array(np.asarray(values), type=TEXT()),
-                                             pa.array([""], type=TEXT())])
+            offsets, data = _utf8(np.asarray(values))
+            cache[level] = _texts_array(np.append(offsets, offsets[-1]), data)
         return cache[level]
 
     def _overlay_arrays(self, x: np.ndarray, y: np.ndarray, buildings) -> dict:
@@ -191,11 +200,11 @@ class Placer:
         day = self.day or date.today()
         overlays = self.overlays
         if len(x) and not (overlays.branches or len(overlays.segments) or overlays.heads):
-            # No overlay at all: every row gets what a point matching nothing gets.
-            one = overlays.columns(x[:1], y[:1], day, buildings.slice(0, 1).to_numpy(
-                zero_copy_only=False))
-            every = pa.array(np.zeros(len(x), dtype=np.int32))
-            return {name: arrow(one[name]).take(every) for name in OVERLAY_COLUMNS}
+            # No overlay at all: every row gets what a point matching nothing gets, one
+            # value a column repeated (made from buffers, as the codes).
+            one = overlays.columns(x[:1], y[:1], day,
+                                   np.array([buildings[0].as_py()], dtype=object))
+            return {name: _repeated(one[name], len(x)) for name in OVERLAY_COLUMNS}
         columns = overlays.columns(x, y, day, buildings.to_numpy(zero_copy_only=False))
         return {name: arrow(columns[name]) for name in OVERLAY_COLUMNS}
 
@@ -208,26 +217,109 @@ def TEXT():  # noqa: N802  (a type, as pyarrow's own factories are named)
     return pa.large_string()
 
 
-def _take(values, idx: np.ndarray):
-    """``values[idx]`` as an Arrow array, the last value ("") where ``idx`` is -1."""
+def _utf8(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Texts (a numpy ``str`` or object array of ``str``) as UTF-8 offsets (int64, one more
+    than the texts) and bytes. ASCII codes in a fixed-width array (a snapshot's) are
+    converted as arrays, without a Python string each."""
+    if values.dtype.kind == "U" and values.dtype.itemsize:
+        chars = values.view(np.uint32).reshape(len(values), -1)
+        if len(values) and int(chars.max()) < 128:
+            if chars[:, -1].all():  # every code the array's full width: no padding
+                width = chars.shape[1]
+                return (np.arange(len(values) + 1, dtype=np.int64) * width,
+                        chars.astype(np.uint8).reshape(-1))
+            present = chars != 0  # numpy pads with NUL, which no code holds
+            offsets = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(present.sum(axis=1), out=offsets[1:])
+            return offsets, chars[present].astype(np.uint8)
+    encoded = [str(v).encode() for v in values.tolist()]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return offsets, np.frombuffer(b"".join(encoded), dtype=np.uint8)
+
+
+def _texts_array(offsets: np.ndarray, data: np.ndarray):
+    """An Arrow text column (``TEXT``, no nulls) over UTF-8 offsets and bytes."""
     import pyarrow as pa
 
-    return values.take(pa.array(np.where(idx >= 0, idx, len(values) - 1)))
+    return pa.Array.from_buffers(TEXT(), len(offsets) - 1,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)],
+                                 null_count=0)
 
 
-def _texts(problem: np.ndarray, bad: np.ndarray):
-    """The problem column as Arrow strings ("" where none; bad rows are few)."""
+def _gather(texts, idx: np.ndarray):
+    """``texts[idx]`` as an Arrow text column, the last text ("") where ``idx`` is -1."""
+    return texts.take(_arrow(np.where(idx >= 0, idx, len(texts) - 1).astype(np.int32)))
+
+
+def _texts(reasons: np.ndarray, bad: np.ndarray):
+    """The problem column: ``reasons`` (one per bad row, in order) at the bad rows, ""
+    elsewhere."""
+    if not len(reasons):
+        return _texts_array(np.zeros(len(bad) + 1, dtype=np.int64), np.empty(0, np.uint8))
+    messages: dict[str, int] = {}
+    index = np.full(len(bad), -1, dtype=np.int32)
+    index[bad] = [messages.setdefault(r, len(messages)) for r in reasons.tolist()]
+    offsets, data = _utf8(np.array([*messages, ""], dtype=object))
+    return _gather(_texts_array(offsets, data), index)
+
+
+def _arrow(values: np.ndarray, valid: np.ndarray | None = None):
+    """A numeric or boolean numpy array as an Arrow array (null where ``valid`` is False),
+    made from its buffers (see ``Placer.place_table``)."""
     import pyarrow as pa
 
-    messages: dict[str, int] = {"": 0}
-    index = np.zeros(len(problem), dtype=np.int32)
-    for i in np.flatnonzero(bad):
-        index[i] = messages.setdefault(problem[i], len(messages))
-    return pa.array(list(messages), type=TEXT()).take(pa.array(index))
+    values = np.ascontiguousarray(values)
+    if values.dtype == bool:
+        kind, data = pa.bool_(), np.packbits(values, bitorder="little")
+    else:
+        kind, data = pa.from_numpy_dtype(values.dtype), values
+    nulls = 0 if valid is None else len(valid) - int(np.count_nonzero(valid))
+    mask = None if not nulls else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(values), [mask, pa.py_buffer(data)],
+                                 null_count=nulls)
+
+
+def _floats(column) -> np.ndarray:
+    """A numeric Arrow column as float64 numpy, NaN where null (from its buffers)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = pc.cast(column, pa.float64())
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    mask, data = column.buffers()
+    n, start = len(column), column.offset
+    values = np.frombuffer(data, dtype=np.float64, count=start + n)[start:].copy()
+    if mask is not None and column.null_count:
+        bits = np.unpackbits(np.frombuffer(mask, dtype=np.uint8), bitorder="little")
+        values[~bits[start:start + n].astype(bool)] = np.nan
+    return values
+
+
+def _repeated(one: np.ndarray, n: int):
+    """The one value of ``one`` (a text, None or a number) as an Arrow column of ``n``
+    rows, as ``pa.array`` would convert ``n`` copies of it (None and NaN as null)."""
+    import pyarrow as pa
+
+    value = one[0]
+    if one.dtype == object:
+        if value is None or value != value:  # None or NaN
+            return pa.nulls(n, TEXT())
+        if not isinstance(value, str):
+            return pa.array(one, type=TEXT(), from_pandas=True).take(np.zeros(n, np.int32))
+        data = np.frombuffer(value.encode(), dtype=np.uint8)
+        # n copies: offsets step by the text's length over its bytes repeated.
+        return _texts_array(np.arange(n + 1, dtype=np.int64) * len(data), np.tile(data, n))
+    values = np.full(n, value, dtype=one.dtype)
+    valid = None if one.dtype.kind != "f" or not np.isnan(value) else np.zeros(n, dtype=bool)
+    return _arrow(values, valid=valid)
 
 
 def _non_numeric(raw: pd.Series, parsed: np.ndarray) -> np.ndarray:
     """Cells that hold text that is not a number (as opposed to empty cells)."""
+    import pandas as pd
+
     if pd.api.types.is_numeric_dtype(raw.dtype):
         return np.zeros(len(raw), dtype=bool)
     present = raw.notna().to_numpy() & (raw.astype("string").str.strip() != "").to_numpy(
@@ -269,6 +361,8 @@ def read_chunks(path: Path, chunk_rows: int, layer: str | None = None) -> Iterat
     """
     kind = file_format(path)
     if kind == "csv":
+        import pandas as pd
+
         yield from pd.read_csv(path, chunksize=chunk_rows, dtype=str, keep_default_na=False)
     elif kind == "parquet":
         import pyarrow.parquet as pq
@@ -356,7 +450,13 @@ class ChunkWriter:
                 else:
                     import pyarrow.parquet as pq
 
-                    self._writer = pq.ParquetWriter(self.path, table.schema)
+                    # Plain encoding (snappy-compressed), not Parquet's default dictionary:
+                    # building that dictionary hashes every value of every column — random
+                    # coordinates and ids as much as codes — and was two thirds of the
+                    # writing (1.9–2.0 s of CPU a million placed rows, 0.65 s plain), and
+                    # the file is no smaller (59 MB a million rows, 57 MB plain).
+                    self._writer = pq.ParquetWriter(self.path, table.schema,
+                                                    use_dictionary=False)
             if self.kind == "parquet":
                 self._pending.append(table.cast(self._schema))
                 self._write_row_groups(final=False)
@@ -411,34 +511,43 @@ class PlaceSummary:
         row number in the file)."""
         import pyarrow as pa
 
-        if isinstance(placed, pa.Table):
-            import pyarrow.compute as pc
-
-            def flag(name: str) -> np.ndarray:
-                return placed.column(name).to_numpy()
-
-            def filled(name: str) -> np.ndarray:
-                return pc.not_equal(placed.column(name), "").to_numpy()
-
-            def problem(i: int) -> str:
-                return placed.column("problem")[i].as_py()
-        else:
-            def flag(name: str) -> np.ndarray:
-                return placed[name].to_numpy(dtype=bool)
-
-            def filled(name: str) -> np.ndarray:
-                return placed[name].to_numpy() != ""
-
-            def problem(i: int) -> str:
-                return str(placed["problem"].iat[i])
-        bad = filled("problem")
+        counts = _table_counts if isinstance(placed, pa.Table) else _frame_counts
+        bad, outside, on_edge, in_grid, problems = counts(placed, max(0, 20 - len(self.problems)))
         self.rows += len(placed)
-        self.bad += int(bad.sum())
-        self.outside += int(flag("outside").sum())
-        self.on_edge += int(flag("on_edge").sum())
-        self.placed += int(filled("grid_code").sum())
-        for i in np.flatnonzero(bad)[: max(0, 20 - len(self.problems))]:
-            self.problems.append((first_row + int(i) + 1, problem(int(i))))
+        self.bad += bad
+        self.outside += outside
+        self.on_edge += on_edge
+        self.placed += in_grid
+        self.problems.extend((first_row + i + 1, why) for i, why in problems)
+
+
+def _table_counts(placed, first: int):
+    """Bad, outside, on-edge and in-grid rows of a placed Arrow table, and its ``first``
+    bad rows (position, problem); counted in Arrow (numpy conversions import pandas)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def filled(name: str):
+        return pc.cast(pc.binary_length(placed.column(name)), pa.bool_())
+
+    def count(mask) -> int:
+        return int(pc.sum(mask).as_py() or 0)
+
+    bad = filled("problem")
+    rows = pc.indices_nonzero(bad.combine_chunks()).slice(0, first).to_pylist()
+    problem = placed.column("problem")
+    return (count(bad), count(placed.column("outside")), count(placed.column("on_edge")),
+            count(filled("grid_code")), [(i, problem[i].as_py()) for i in rows])
+
+
+def _frame_counts(placed, first: int):
+    """``_table_counts`` of a placed DataFrame."""
+    bad = placed["problem"].to_numpy() != ""
+    rows = np.flatnonzero(bad)[:first].tolist()
+    return (int(bad.sum()), int(placed["outside"].to_numpy(dtype=bool).sum()),
+            int(placed["on_edge"].to_numpy(dtype=bool).sum()),
+            int((placed["grid_code"].to_numpy() != "").sum()),
+            [(i, str(placed["problem"].iat[i])) for i in rows])
 
 
 def place_file(placer: Placer, source: Path, out: Path, *, lon_col: str = "lon",
@@ -446,6 +555,8 @@ def place_file(placer: Placer, source: Path, out: Path, *, lon_col: str = "lon",
                layer: str | None = None, progress: bool = True) -> PlaceSummary:
     """Place every row of ``source`` and write ``out``, one chunk at a time (see module doc)."""
     from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
 
     normalise_crs(crs)  # refuse an unknown crs before reading anything
     summary = PlaceSummary()
@@ -458,7 +569,7 @@ def place_file(placer: Placer, source: Path, out: Path, *, lon_col: str = "lon",
         try:
             for chunk in _chunks(source, chunk_rows, layer):
                 placed = None
-                if not isinstance(chunk, pd.DataFrame):  # an Arrow batch (Parquet input)
+                if isinstance(chunk, pa.RecordBatch):  # Parquet input
                     placed = placer.place_table(chunk, lon_col, lat_col, crs)
                     if placed is None:  # text coordinates: the DataFrame path reports them
                         chunk = chunk.to_pandas()

@@ -30,16 +30,14 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
-from pyproj import Transformer
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from grid.db import STORAGE_SRID, Database
-from grid.hierarchy.models import PartyOrg
-from grid.overlays import store
-from grid.overlays.models import HEAD_ROLES
 from grid.spatial.crs import gauss_kruger_epsg, to_metres
+
+# The overlay store and its ORM models (geoalchemy2: about half a second to import) are
+# imported where rows are read: `grid place` on a database without overlays needs neither.
 
 #: Distances closer than this (metres) to the nearest one are ties (see the module doc).
 TIE_M = 0.01
@@ -63,7 +61,9 @@ class _Valid:
     valid_to: date | None
 
     def on(self, day: date) -> bool:
-        return store.is_valid(self, day)
+        from grid.overlays.store import is_valid
+
+        return is_valid(self, day)
 
 
 @dataclass
@@ -97,6 +97,16 @@ class OverlayMatch:
                 "temporary_branches": [dict(b) for b in self.temporary_branches],
                 "street_chief": self.street_chief.as_dict() if self.street_chief else None,
                 "building_heads": [dict(h) for h in self.building_heads]}
+
+
+def _any_overlay(session) -> bool:
+    """Whether any overlay row exists (branches, segments, chiefs, building heads): one
+    query, on the bare tables."""
+    from sqlalchemy import exists, literal, table
+
+    tables = ("temporary_branch", "street_segment", "segment_chief", "building_head")
+    return bool(session.execute(select(literal(True)).where(
+        or_(*(exists().select_from(table(name)) for name in tables)))).scalar())
 
 
 class OverlayIndex:
@@ -141,6 +151,13 @@ class OverlayIndex:
     @classmethod
     def from_session(cls, session, distance_m: float) -> OverlayIndex:
         """As :meth:`from_db`, through an open session."""
+        if not _any_overlay(session):
+            # What the reads below give on empty tables, without importing the ORM models.
+            empty = np.empty(0, dtype=object)
+            return cls([], empty, [], empty.copy(), {}, {}, distance_m)
+        from grid.hierarchy.models import PartyOrg
+        from grid.overlays import store
+
         rows = store.branches(session)
         orgs = {o.unit_code: o.name for o in session.scalars(select(PartyOrg).where(
             PartyOrg.unit_code.in_({b.parent_org_code for b in rows})))}
@@ -185,6 +202,8 @@ class OverlayIndex:
         """The segments in Gauss-Krüger zone ``epsg`` (projected once per zone)."""
         with self._lock:
             if epsg not in self._zones:
+                from pyproj import Transformer
+
                 forward = Transformer.from_crs(STORAGE_SRID, epsg, always_xy=True)
                 dense = shapely.segmentize(self.segment_geoms, DENSIFY_DEG)
                 metric = shapely.transform(dense, lambda xy: np.column_stack(
@@ -259,6 +278,8 @@ class OverlayIndex:
         """The building's heads valid on ``day``: 楼栋长 first, then 单元长, then 楼门院长."""
         if not building_code:
             return []
+        from grid.overlays.models import HEAD_ROLES
+
         heads = [h.data for h in self.heads.get(building_code, []) if h.on(day)]
         return sorted((dict(h) for h in heads),
                       key=lambda h: (HEAD_ROLES.index(h["role"]), h["part"], h["name"]))
@@ -342,11 +363,11 @@ class OverlayIndex:
         heads = {code: ";".join(f"{h['role']}{'(' + h['part'] + ')' if h['part'] else ''}:"
                                 f"{h['name']}" for h in self.heads_of(code, day))
                  for code in self.heads}
-        building = pd.Series(np.asarray(building_codes, dtype=object), dtype=object).map(
-            lambda code: heads.get(code, ""))
+        building = np.empty(len(building_codes), dtype=object)
+        building[:] = [heads.get(code, "") for code in building_codes]
         return {"temporary_branch": branch, "street_segment": seg_codes[best],
                 "street_chief": chief_text[best], "street_chief_distance_m": np.round(dist, 2),
-                "building_head": building.to_numpy(dtype=object)}
+                "building_head": building}
 
 
 class OverlayDirectory:

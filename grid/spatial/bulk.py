@@ -31,15 +31,17 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
-from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.spatial import kernel
-from grid.spatial.locator import Locator
+
+if TYPE_CHECKING:
+    from grid.spatial.locator import Locator
 
 # 1e-9° is 0.1 mm: far above float64 binning error at lon ~120 (1e-14), far below any boundary.
 _EPS = 1e-9
@@ -350,6 +352,10 @@ class BulkLocator:
     def from_db(cls, session: Session, version_id: int, **options) -> BulkLocator:
         """Build the cell index of every spatial level of ``version_id`` (straight from the
         store's polygons: no backbone tree is made on the way)."""
+        # Imported here: a placer opened from a snapshot needs neither the store nor the ORM
+        # models (geoalchemy2's import is about half a second).
+        from grid.hierarchy import store
+
         return cls.from_shapes(version_id, {
             level: store.level_shapes(session, version_id, level) for level in SPATIAL_LEVELS},
             **options)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-
-from pyproj import CRS, Transformer
+from typing import TYPE_CHECKING
 
 from grid.db import STORAGE_SRID
+
+if TYPE_CHECKING:  # pyproj is imported when a transformer is made (grid place never does)
+    from pyproj import Transformer
 
 
 def gauss_kruger_epsg(lon: float) -> int:
@@ -29,4 +31,6 @@ def to_metres(lon: float) -> Transformer:
 
 @lru_cache(maxsize=32)
 def _transformer(epsg: int) -> Transformer:
+    from pyproj import CRS, Transformer
+
     return Transformer.from_crs(CRS.from_epsg(STORAGE_SRID), CRS.from_epsg(epsg), always_xy=True)

@@ -21,7 +21,6 @@ import shapely
 from sqlalchemy.orm import Session
 
 from grid.errors import InvalidInput
-from grid.hierarchy import store
 from grid.hierarchy.levels import SPATIAL_LEVELS, Level
 from grid.spatial.crs import to_metres
 
@@ -89,6 +88,8 @@ class Locator:
     @classmethod
     def from_db(cls, session: Session, version_id: int) -> Locator:
         """Build the index of every spatial level of ``version_id``."""
+        from grid.hierarchy import store  # (the ORM models: not for a snapshot's reader)
+
         # Codes and WKB in one plain query per level, parsed in one call: loading Unit
         # objects through the ORM took most of the build time at city scale.
         levels = {level: LevelIndex(*store.level_shapes(session, version_id, level))
@@ -181,6 +182,8 @@ class LocatorCache:
         (``grid.spatial.snapshot.SnapshotLocator``, same answers), built and written by the
         first process that finds none; other versions are built in memory as before.
         """
+        from grid.hierarchy import store
+
         if version_id is None:
             version_id = store.active_version_id(session)
         locator = self._locator
