@@ -44,7 +44,7 @@ from grid.hierarchy.levels import LEVELS, Level
 from grid.hierarchy.models import GridWorker, PartyOrg
 from grid.spatial.locate import Location, NearestGrid, locate_point
 from grid.spatial.locator import Locator, LocatorCache
-from grid.spatial.snapshot import UnitNames
+from grid.spatial.snapshot import UnitNames, key_range
 
 
 class _Records:
@@ -66,9 +66,7 @@ class _Records:
 
     def rows(self, key: str) -> list[tuple[str, ...]]:
         """The rows of ``key`` (its fields after the key), in the order given."""
-        encoded = key.encode()
-        lo = int(np.searchsorted(self.keys, encoded, "left"))
-        hi = int(np.searchsorted(self.keys, encoded, "right"))
+        lo, hi = key_range(self.keys, key.encode())
         ptr, blob, width = self.ptr, self.blob, self.width
         return [tuple(blob[ptr[r * width + f]:ptr[r * width + f + 1]].decode()
                       for f in range(width)) for r in range(lo, hi)]
