@@ -173,8 +173,9 @@ def key_range(keys: np.ndarray, key: bytes) -> tuple[int, int]:
     width = keys.dtype.itemsize
     if len(key) > width:
         return 0, 0
-    padded = key.ljust(width, b"\0")  # numpy compares S values as if padded with NUL
-    return int(keys.searchsorted(padded, "left")), int(keys.searchsorted(padded, "right"))
+    if len(key) < width:
+        key = key.ljust(width, b"\0")  # numpy compares S values as if padded with NUL
+    return int(keys.searchsorted(key, "left")), int(keys.searchsorted(key, "right"))
 
 
 class UnitNames:
