@@ -149,3 +149,26 @@ def test_server_locates_from_the_snapshot(demo, built, tmp_path):
     assert snapshot.current(tmp_path / "snapshots") == written
     assert again.version_id == bulk.version_id
     assert os.path.samefile(written, snapshot.current(tmp_path / "snapshots"))
+
+
+def test_key_range_finds_keys_of_every_width():
+    """Look-ups in the name and organisation arrays by codes narrower, as wide as and wider
+    than the array's items agree with a plain search over the Python list (a wider code — a
+    building's against the grids' — is in none of them)."""
+    rng = np.random.default_rng(3)
+    codes = sorted({"".join(rng.choice(list("0123456789"), int(rng.integers(2, 9))))
+                    for _ in range(400)})
+    keys = np.array([c.encode() for c in codes for _ in range(int(rng.integers(1, 3)))],
+                    dtype=bytes)
+    listed = [k.decode() for k in keys.tolist()]
+    asked = codes + ["", "0", "99999999", "123456789", "1234567890", codes[7] + "0"]
+    for code in asked:
+        lo, hi = snapshot.key_range(keys, code.encode())
+        expected = [i for i, c in enumerate(listed) if c == code]
+        assert list(range(lo, hi)) == expected or (not expected and lo == hi), code
+    names = snapshot.UnitNames.from_rows(
+        [("grid", c, f"网格{c}", None) for c in codes] + [("building", codes[0] + "000000000",
+                                                           "楼", codes[0])])
+    assert names.find(codes[0] + "000000000") >= 0
+    assert names.find(codes[0] + "0000000001") == -1  # wider than every code
+    assert [names.name(names.find(c)) for c in codes] == [f"网格{c}" for c in codes]

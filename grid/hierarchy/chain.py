@@ -12,7 +12,7 @@ from grid.hierarchy.levels import LEVELS, Level
 from grid.hierarchy.models import GridWorker, PartyOrg, Unit
 
 
-@dataclass
+@dataclass(frozen=True)
 class PartyOrgInfo:
     """A unit's Party organisation (党组织) as shown to users."""
 
@@ -22,9 +22,10 @@ class PartyOrgInfo:
     contact: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChainLink:
-    """One unit of the chain."""
+    """One unit of the chain (frozen: ``grid.spatial.places`` hands the same link to every
+    answer that passes through the unit)."""
 
     level: str
     code: str

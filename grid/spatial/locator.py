@@ -78,6 +78,13 @@ def check_coordinates(lons: np.ndarray, lats: np.ndarray) -> None:
         )
 
 
+def check_coordinate(lon: float, lat: float) -> None:
+    """``check_coordinates`` for one point, without building arrays (every report and
+    locate checks one)."""
+    if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
+        check_coordinates(np.asarray([lon], dtype=float), np.asarray([lat], dtype=float))
+
+
 class Locator:
     """Placement of points in every spatial level of one boundary version."""
 
@@ -107,7 +114,7 @@ class Locator:
     def locate(self, lon: float, lat: float) -> dict[Level, str | None]:
         """Codes of the units holding one point, per level (as ``locate_many`` answers, one
         tree query per level without the array bookkeeping: every report places one)."""
-        check_coordinates(np.asarray([lon], dtype=float), np.asarray([lat], dtype=float))
+        check_coordinate(lon, lat)
         point = shapely.Point(lon, lat)
         return {level: index.locate_one(point) for level, index in self.levels.items()}
 

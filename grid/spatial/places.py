@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import select, text
@@ -44,7 +44,7 @@ from grid.hierarchy.levels import LEVELS, Level
 from grid.hierarchy.models import GridWorker, PartyOrg
 from grid.spatial.locate import Location, NearestGrid, locate_point
 from grid.spatial.locator import Locator, LocatorCache
-from grid.spatial.snapshot import UnitNames
+from grid.spatial.snapshot import UnitNames, key_range
 
 
 class _Records:
@@ -66,9 +66,7 @@ class _Records:
 
     def rows(self, key: str) -> list[tuple[str, ...]]:
         """The rows of ``key`` (its fields after the key), in the order given."""
-        encoded = key.encode()
-        lo = int(np.searchsorted(self.keys, encoded, "left"))
-        hi = int(np.searchsorted(self.keys, encoded, "right"))
+        lo, hi = key_range(self.keys, key.encode())
         ptr, blob, width = self.ptr, self.blob, self.width
         return [tuple(blob[ptr[r * width + f]:ptr[r * width + f + 1]].decode()
                       for f in range(width)) for r in range(lo, hi)]
@@ -84,6 +82,11 @@ class _Snapshot:
     workers: _Records  # grid code → (name, phone, role), in id order
     fingerprint: tuple | None  # of the organisation and worker tables, PostgreSQL only
     read_at: float
+    #: unit position → its ChainLink (name, Party organisation) as answers made it: the
+    #: streets, communities and grids a city's reports fall in are few, and each link took
+    #: a dozen array look-ups and decodes. Bounded (``LINK_CACHE``); valid as long as the
+    #: snapshot's units and organisations, so a snapshot with new ones starts a new one.
+    links: dict[int, ChainLink] = field(default_factory=dict)
 
     @property
     def version_id(self) -> int:
@@ -184,16 +187,29 @@ SELECT (SELECT count(*) FROM party_org),
 """
 
 
+#: Most chain links a snapshot keeps (a few MB; a city has 57,000 streets, communities and
+#: grids, and a million buildings, most of which a day's reports never name).
+LINK_CACHE = 20_000
+
+
 def _answer(snapshot: _Snapshot, lon: float, lat: float) -> Location:
     """The same answer as ``locate_point`` would give, from the snapshot."""
     locator, units = snapshot.locator, snapshot.units
     codes = locator.locate(lon, lat)
 
+    links = snapshot.links
+
     def link(i: int) -> ChainLink:
-        code = units.code(i)
-        org = snapshot.orgs.rows(code)
-        return ChainLink(units.level(i), code, units.name(i),
-                         PartyOrgInfo(*org[0]) if org else None)
+        found = links.get(i)
+        if found is None:
+            code = units.code(i)
+            org = snapshot.orgs.rows(code)
+            found = ChainLink(units.level(i), code, units.name(i),
+                              PartyOrgInfo(*org[0]) if org else None)
+            if len(links) >= LINK_CACHE:
+                links.clear()
+            links[i] = found
+        return found
 
     found = [units.find(codes[level]) for level in LEVELS if codes.get(level)]
     owners = OwnerChain(chain=[link(i) for i in found if i >= 0])
