@@ -416,9 +416,8 @@ def place(
                                                 "today")] = None,
 ) -> None:
     """Place every row of a CSV/GeoPackage/Parquet file in street, community, grid, building."""
-    from grid.place import Placer, place_file, summary_table
-
     from grid.db import Database
+    from grid.place import Placer, place_file, summary_table
 
     if threads <= 0:
         threads = 1 if scheduler else (os.cpu_count() or 1)
