@@ -31,6 +31,12 @@ modules and GDAL's libraries are in the page cache for both); ``--cold`` runs
 of the two alternates from run to run. Agreement is asserted before any time is printed: the
 rows each command wrote (code, name and geometry as WKB) hash the same. The peak RSS of each
 command is what GNU time reports (``/usr/bin/time -f %M``).
+
+CPU seconds, beside the wall times: the command's own (user + system, from GNU time) and the
+database server's for it (the backends and parallel workers serving its database, sampled
+from ``/proc/PID/stat`` every 20 ms while it runs; the server must run on this machine). On
+a machine others share, wall time follows the CPU a command needs more than its own speed:
+these say which side — the command or the server — a difference comes from.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -168,21 +175,61 @@ def _drop_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def _timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds of one fresh process, from fork to exit, and its peak RSS in bytes.
+class ServerCPU:
+    """CPU seconds the server's processes spend for one database while it is sampled: every
+    20 ms the backends and parallel workers connected to it are listed and their
+    ``/proc/PID/stat`` user + system ticks read; each process counts with its last reading
+    (at most 20 ms of a process's end is missed)."""
+
+    def __init__(self, admin: str, database: str) -> None:
+        self.admin, self.database = admin, database
+        self.ticks: dict[int, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ServerCPU:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _sample(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            while not self.stop.wait(0.02):
+                pids = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                    (self.database,)).fetchall()
+                for (pid,) in pids:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:  # gone, or another machine's process
+                        continue
+                    self.ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(command: list[str], env: dict[str, str] | None = None
+           ) -> tuple[float, int, float]:
+    """Wall seconds of one fresh process, from fork to exit, its peak RSS in bytes and its
+    CPU seconds (user + system).
 
     The command runs under GNU time (``/usr/bin/time -f %M``), which reports the peak RSS
     of the command alone: a child forked from this script would count the script's own
     pages, a few hundred MiB, in its ``ru_maxrss``. Both commands pay the same wrapper."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         start = time.perf_counter()
-        child = subprocess.run([TIME, "-f", "%M", "-o", rss.name, *command], env=env,
+        child = subprocess.run([TIME, "-f", "%M %U %S", "-o", rss.name, *command], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         elapsed = time.perf_counter() - start
         if child.returncode:
             raise SystemExit(f"{command[0]} failed ({child.returncode}): "
                              f"{child.stderr.decode(errors='replace')[-2000:]}")
-        return elapsed, int(rss.read().split()[-1]) * 1024
+        peak, user, system = rss.read().split()[-3:]
+        return elapsed, int(peak) * 1024, float(user) + float(system)
 
 
 def _digest(conn: psycopg.Connection, query: str) -> tuple[int, str]:
@@ -241,6 +288,7 @@ def main() -> None:
     building = str(paths["building"])
     times: dict[str, list[float]] = {"grid load": [], "ogr2ogr": []}
     rss: dict[str, list[int]] = {"grid load": [], "ogr2ogr": []}
+    cpu: dict[str, list[tuple[float, float]]] = {"grid load": [], "ogr2ogr": []}
     digests: dict[str, set] = {"grid load": set(), "ogr2ogr": set()}
     try:
         version = make_template(admin, template, paths)
@@ -266,12 +314,14 @@ def main() -> None:
             _checkpoint(admin)
             if timed and args.cold:
                 _drop_caches()
-            elapsed, peak = _timed(command, command_env)
+            with ServerCPU(admin, name) as server:
+                elapsed, peak, own = _timed(command, command_env)
             digests[which].add(ours_digest(admin, name, version) if which == "grid load"
                                else ogr_digest(admin, name))
             if timed:
                 times[which].append(elapsed)
                 rss[which].append(peak)
+                cpu[which].append((own, server.seconds))
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             made.remove(name)
@@ -302,6 +352,10 @@ def main() -> None:
         runs = ", ".join(f"{t:.2f}" for t in times[which])
         print(f"{which:9s}: median {statistics.median(times[which]):6.2f} s  "
               f"[{runs}]  peak RSS {max(rss[which]) / 2**20:,.0f} MiB")
+        own = statistics.median(c[0] for c in cpu[which])
+        server = statistics.median(c[1] for c in cpu[which])
+        print(f"{'':9s}  CPU s (medians): command {own:5.2f}, server {server:5.2f}, "
+              f"both {statistics.median(sum(c) for c in cpu[which]):5.2f}")
     ratio = statistics.median(times["grid load"]) / statistics.median(times["ogr2ogr"])
     print(f"ratio grid load / ogr2ogr (medians): {ratio:.2f}x (target <= 1.0x)")
 

@@ -70,3 +70,17 @@ def test_resident_export_neutralises_names_and_addresses(empty, tmp_path):
     assert "'=HYPERLINK(\"http://x\")" in cells and "'@SUM(1+1)" in cells
     assert "'+张三" in cells and "'-和平里1号" in cells
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+
+
+def test_xlsx_cells_drop_exactly_what_openpyxl_refuses():
+    # grid.tables keeps its own copy of openpyxl's pattern, so importing it (every CLI command
+    # does) does not import openpyxl; the two must refuse the same characters
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from grid.tables import _xlsx_value
+
+    for point in range(0x3100):
+        char = chr(point)
+        assert (_xlsx_value("a" + char) == "a") == bool(ILLEGAL_CHARACTERS_RE.search(char))
+    book = load_workbook(io.BytesIO(to_xlsx([{"name": "网格\x01\x0b员\x1f"}])))
+    assert book.active["A2"].value == "网格员"

@@ -22,6 +22,8 @@ from itertools import repeat
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from sqlalchemy import (
     Integer,
@@ -60,17 +62,51 @@ def attrs_json(frame: pd.DataFrame, skip: Sequence[str]) -> np.ndarray:
 
     Column by column, in C-level maps: integers, booleans, floats and text each have their
     JSON form without a ``json.dumps`` call per value (a city's 200,000 buildings with two
-    extra columns took two seconds that way); other values go through ``json.dumps``."""
+    extra columns took two seconds that way); other values go through ``json.dumps``. The
+    present pieces of each row are joined by Arrow (adding object arrays, as before, made a
+    new Python string per column and row: 0.26 s against 0.09 s for 200,000 rows)."""
     extra = [c for c in frame.columns if c not in skip]
-    rows = np.full(len(frame), "", dtype=object)
+    if not extra:
+        return np.full(len(frame), "{}", dtype=object)
+    pieces = []
     for column in extra:
-        key = json.dumps(_plain(str(column)), ensure_ascii=False) + ": "
-        text = _json_values(frame[column])
-        present = text != ""
-        text[present] = key + text[present]
-        # ", " between two present pieces, none around an absent one
-        rows = rows + np.where((rows != "") & present, ", ", "") + text
-    return "{" + rows + "}" if len(rows) else rows
+        key = ", " + json.dumps(_plain(str(column)), ensure_ascii=False) + ": "
+        piece = _json_arrow(frame[column], key)
+        if piece is None:
+            text = _json_values(frame[column])
+            present = np.flatnonzero(text != "")  # a present value's JSON is never empty
+            text[present] = list(map(key.__add__, text[present]))
+            piece = pa.array(text, type=pa.string())
+        pieces.append(piece)
+    # every present piece begins with ", ": the row's text without its first two characters
+    # (no nulls: this pyarrow's join drops a row whose pieces are all null)
+    rows = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, ""), 2)
+    return pc.binary_join_element_wise("{", rows, "}", "").to_numpy(zero_copy_only=False)
+
+
+#: Characters ``json.dumps`` escapes in text (with ``ensure_ascii=False``).
+_JSON_ESCAPED = r'["\\\x00-\x1f]'
+
+
+def _json_arrow(series: pd.Series, key: str) -> pa.Array | None:
+    """``key`` and the JSON text of each value, "" where missing, made by Arrow for a column
+    of integers or of text that needs no escaping (nearly every file's columns); None for
+    any other column. No Python string is made per value."""
+    if series.dtype.kind not in "iuOT":
+        return None
+    try:
+        values = pa.array(series)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # mixed objects
+        return None
+    if pa.types.is_integer(values.type):
+        text = pc.binary_join_element_wise(key, pc.cast(values, pa.string()), "")
+    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        if pc.any(pc.match_substring_regex(values, _JSON_ESCAPED)).as_py():
+            return None  # quotes, backslashes or control characters: json's own escaping
+        text = pc.binary_join_element_wise(key + '"', values.cast(pa.string()), '"', "")
+    else:
+        return None
+    return pc.fill_null(text, "").cast(pa.string())
 
 
 def _json_values(series: pd.Series) -> np.ndarray:
@@ -82,8 +118,8 @@ def _json_values(series: pd.Series) -> np.ndarray:
         return text
     kind = series.dtype.kind
     if kind in "iu":
-        text[present] = values[present].astype(np.int64 if kind == "i" else np.uint64) \
-            .astype(str).astype(object)
+        text[present] = list(map(str, values[present].astype(
+            np.int64 if kind == "i" else np.uint64).tolist()))
     elif kind == "b":
         text[present] = np.where(values[present].astype(bool), "true", "false")
     elif kind == "f":
