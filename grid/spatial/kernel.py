@@ -543,4 +543,3 @@ def scatter_levels(order, found, flag, out, out_flag):
             out[i, level] = found[level, j]
         if with_flag:
             out_flag[i] = flag[j]
-
