@@ -457,13 +457,12 @@ def place(
     db = Database(settings)
     upgrade(db)
     try:
-        from datetime import date, datetime
-        from zoneinfo import ZoneInfo
+        from datetime import UTC, date, datetime
 
-        # Today in the working time zone (grid.overlays.store.local_day, without importing
-        # the overlay store and its ORM models).
-        day = date.fromisoformat(on) if on else datetime.now(
-            ZoneInfo(settings.work_timezone)).date()
+        from grid.overlays import local_day
+
+        day = date.fromisoformat(on) if on else local_day(datetime.now(UTC),
+                                                          settings.work_timezone)
         within = settings.street_chief_distance_m if overlays else None
         with db.read() as session:
             placer = Placer.from_db(session, version, threads=threads,

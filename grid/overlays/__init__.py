@@ -12,3 +12,15 @@ Every overlay has a validity period (``valid_from`` … ``valid_to``, inclusive,
 outside it, it is not matched, told or summoned. Incidents keep, at filing, the overlays that
 applied then (``Incident.overlays``), so history survives a chief's replacement.
 """
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+
+def local_day(at: datetime, timezone: str | ZoneInfo = "Asia/Shanghai") -> date:
+    """The local calendar date of the instant ``at`` (overlays' validity is in local dates).
+    Here, not in ``store``, so `grid place` can ask for today without the ORM models."""
+    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    return at.astimezone(tz).date()

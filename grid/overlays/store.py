@@ -8,8 +8,7 @@ branch "set up on 1 March and dissolved on 30 June" is meant to cover the whole 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import shapely
 import shapely.geometry
@@ -22,6 +21,7 @@ from grid.db import STORAGE_SRID
 from grid.errors import InvalidInput, NotFound
 from grid.hierarchy.models import PartyOrg
 from grid.orm import utcnow
+from grid.overlays import local_day  # noqa: F401  (callers use store.local_day)
 from grid.overlays.models import (
     CHIEF_TIERS,
     HEAD_ROLES,
@@ -32,12 +32,6 @@ from grid.overlays.models import (
     StreetSegment,
     TemporaryBranch,
 )
-
-
-def local_day(at: datetime, timezone: str | ZoneInfo = "Asia/Shanghai") -> date:
-    """The local calendar date of the instant ``at`` (overlays' validity is in local dates)."""
-    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
-    return at.astimezone(tz).date()
 
 
 def is_valid(row, day: date) -> bool:
